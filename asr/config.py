@@ -1,0 +1,228 @@
+"""Experiment configuration: frozen dataclasses loaded from a recipe YAML.
+
+YAML file (+ dotted ``key=value`` overrides) -> :class:`ExperimentConfig`.
+Unknown keys and wrongly typed values are errors, so a typo never trains the
+wrong model. Every checkpoint stores ``to_dict(config)``; ``from_dict`` fills
+fields added since with their defaults, so old checkpoints keep loading.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+PathLike = typing.Union[str, "os.PathLike[str]"]
+
+
+class ConfigError(ValueError):
+    """A config file or override has an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel front end. The model's input size is ``n_mels``; it is never typed twice."""
+
+    n_mels: int = 80
+    win_ms: float = 25.0  # analysis window, milliseconds
+    hop_ms: float = 10.0  # frame shift, milliseconds
+    # "utterance": each utterance to zero mean / unit variance per mel bin;
+    # "global": statistics of the training set, stored in the checkpoint; "none".
+    normalize: Literal["utterance", "global", "none"] = "utterance"
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """How transcripts are normalised before training and before scoring."""
+
+    lowercase: bool = True
+    keep_apostrophes: bool = True  # "don't" stays one word
+    # Extra characters to add to the vocabulary even if training text lacks them.
+    extra_characters: str = ""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Conv front end -> recurrent stack -> linear -> log-softmax."""
+
+    rnn_type: Literal["lstm", "gru", "rnn"] = "lstm"
+    hidden_size: int = 256
+    num_layers: int = 3
+    bidirectional: bool = True
+    conv_channels: int = 32
+    time_stride: Literal[1, 2, 4] = 2  # output frames are this many input frames apart
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train_manifest: str = ""
+    valid_manifest: str = ""
+    max_batch_seconds: float = 240.0  # padded seconds of audio per batch (batch x longest)
+    max_duration: float = 30.0  # longer training utterances are skipped, with a count
+    sortagrad: bool = True  # epoch 1 goes shortest first
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    max_steps: int = 0  # > 0: stop after this many optimiser steps (the schedule is unchanged)
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
+    grad_clip: float = 5.0
+    amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # "auto": bf16 on CUDA, none on CPU
+    device: str = "auto"
+    seed: int = 0
+    log_every: int = 20  # steps between progress lines in train.log / metrics.jsonl
+    save_every: int = 0  # > 0: also write last.pt every this many steps
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    method: Literal["greedy"] = "greedy"
+    batch_seconds: float = 600.0  # padded audio seconds per inference batch
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    exp_dir: str = "exp"
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict (YAML- and ``torch.load(weights_only=True)``-safe)."""
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build ``cls`` from a nested dict; missing fields take their defaults.
+
+    Raises:
+        ConfigError: on an unknown key or a value that does not fit the field's type.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(where + k for k in unknown)}; "
+            f"valid keys here: {', '.join(sorted(names))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key + ".")
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} does not fit {tp}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{key}: expected null, got {value!r}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {part} is not a section")
+    node[leaf] = value
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw  # a bare word is a string: train.device=cuda
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    return key.strip(), value
+
+
+def load_config(path: PathLike | None, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
+    """Read a recipe YAML (or the defaults when ``path`` is None) and apply overrides.
+
+    >>> load_config(None, ["model.rnn_type='gru'", "train.lr=3e-4"]).train.lr
+    0.0003
+    """
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        tree = loaded or {}
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_dotted(tree, key, value)
+    config = from_dict(ExperimentConfig, tree)
+    _check_ranges(config)
+    return config
+
+
+def _check_ranges(cfg: ExperimentConfig) -> None:
+    problems = []
+    if cfg.model.hidden_size < 1 or cfg.model.num_layers < 1 or cfg.model.conv_channels < 1:
+        problems.append("model sizes must be positive")
+    if not 0.0 <= cfg.model.dropout < 1.0:
+        problems.append("model.dropout must be in [0, 1)")
+    if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
+        problems.append("features: need 0 < hop_ms <= win_ms")
+    if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:
+        problems.append("data.max_batch_seconds and data.max_duration must be positive")
+    if cfg.train.lr <= 0 or cfg.train.epochs < 1:
+        problems.append("train.lr must be positive and train.epochs >= 1")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def save_config(config: ExperimentConfig, path: PathLike) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,179 @@
+"""Data: :class:`Utterance` -> :class:`Example` -> padded :class:`Batch`.
+
+Batches hold utterances of similar duration (bucketing) and are capped by padded
+seconds of audio (batch size x longest utterance), which is what memory scales
+with. Epoch 1 may go shortest first (SortaGrad); later epochs shuffle batch
+order. Batch lists depend only on (seed, epoch), so a resumed run can skip
+straight to the batch it stopped at.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from asr.audio import load_audio
+from asr.features import FeatureExtractor
+from asr.manifest import Utterance
+from asr.text import Normalizer, Vocabulary
+
+
+@dataclass
+class Example:
+    utt_id: str
+    features: torch.Tensor  # float32 [num_frames, n_mels]
+    targets: torch.Tensor  # int64 [num_tokens]; empty when there is no vocabulary
+    text: str  # raw manifest text, kept for scoring
+
+
+@dataclass
+class Batch:
+    utt_ids: list[str]
+    features: torch.Tensor  # float32 [B, T_max, n_mels], zero padded
+    feature_lengths: torch.Tensor  # int64 [B]
+    targets: torch.Tensor  # int64 [B, U_max], zero padded
+    target_lengths: torch.Tensor  # int64 [B]
+    texts: list[str]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return Batch(
+            utt_ids=self.utt_ids,
+            features=self.features.to(device, non_blocking=non_blocking),
+            feature_lengths=self.feature_lengths.to(device, non_blocking=non_blocking),
+            targets=self.targets.to(device, non_blocking=non_blocking),
+            target_lengths=self.target_lengths.to(device, non_blocking=non_blocking),
+            texts=self.texts,
+        )
+
+    def pin_memory(self) -> Batch:
+        self.features = self.features.pin_memory()
+        return self
+
+
+class AsrDataset(torch.utils.data.Dataset[Example]):
+    """Loads audio, computes features and encodes targets for one utterance at a time.
+
+    Characters the vocabulary lacks are left out of the *targets* only; callers
+    report them first (see :func:`asr.text.unknown_report`). The raw text is kept.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        extractor: FeatureExtractor,
+        normalizer: Normalizer | None = None,
+        vocab: Vocabulary | None = None,
+    ) -> None:
+        self.utterances = list(utterances)
+        self.extractor = extractor
+        self.normalizer = normalizer
+        self.vocab = vocab
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def load_features(self, utt: Utterance) -> torch.Tensor:
+        # The manifest duration is trusted only to cut a segment out of a longer file.
+        duration = utt.duration if utt.offset > 0 else None
+        waveform = load_audio(utt.audio_filepath, utt.offset, duration)
+        with torch.no_grad():
+            return self.extractor(waveform)
+
+    def __getitem__(self, index: int) -> Example:
+        utt = self.utterances[index]
+        ids: list[int] = []
+        if self.vocab is not None and self.normalizer is not None:
+            ids = self.vocab.encode_known(self.normalizer(utt.text))
+        return Example(
+            utt_id=utt.id,
+            features=self.load_features(utt),
+            targets=torch.tensor(ids, dtype=torch.int64),
+            text=utt.text,
+        )
+
+
+def collate(examples: Sequence[Example]) -> Batch:
+    """Pad to the longest example; lengths are the true integer sizes."""
+    feature_lengths = torch.tensor([e.features.shape[0] for e in examples], dtype=torch.int64)
+    target_lengths = torch.tensor([e.targets.shape[0] for e in examples], dtype=torch.int64)
+    n_mels = examples[0].features.shape[1]
+    features = torch.zeros(len(examples), int(feature_lengths.max()), n_mels)
+    targets = torch.zeros(len(examples), max(int(target_lengths.max()), 1), dtype=torch.int64)
+    for i, e in enumerate(examples):
+        features[i, : e.features.shape[0]] = e.features
+        targets[i, : e.targets.shape[0]] = e.targets
+    return Batch(
+        utt_ids=[e.utt_id for e in examples],
+        features=features,
+        feature_lengths=feature_lengths,
+        targets=targets,
+        target_lengths=target_lengths,
+        texts=[e.text for e in examples],
+    )
+
+
+class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):
+    """Yields lists of indices whose padded duration stays within ``max_batch_seconds``.
+
+    Args:
+        durations: seconds per utterance, in dataset order.
+        max_batch_seconds: cap on ``len(batch) * longest`` (a longer utterance forms
+            a batch of its own).
+        shuffle: jitter durations by +-``jitter`` so batches mix across epochs, and
+            shuffle batch order; off for evaluation (ascending durations).
+        sortagrad: with ``shuffle``, epoch 0 keeps ascending order.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        max_batch_seconds: float,
+        shuffle: bool = True,
+        sortagrad: bool = False,
+        seed: int = 0,
+        jitter: float = 0.1,
+    ) -> None:
+        self.durations = [float(d) for d in durations]
+        self.max_batch_seconds = float(max_batch_seconds)
+        self.shuffle = shuffle
+        self.sortagrad = sortagrad
+        self.seed = seed
+        self.jitter = jitter
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Select the epoch's batch list; ``start_batch`` skips batches already trained on."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + epoch)
+        keys = self.durations
+        if self.shuffle:
+            keys = [d * (1.0 + rng.uniform(-self.jitter, self.jitter)) for d in keys]
+        order = sorted(range(len(keys)), key=lambda i: (keys[i], i))
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0.0
+        for i in order:
+            new_longest = max(longest, self.durations[i])
+            if current and (len(current) + 1) * new_longest > self.max_batch_seconds:
+                batches.append(current)
+                current, new_longest = [], self.durations[i]
+            current.append(i)
+            longest = new_longest
+        if current:
+            batches.append(current)
+        if self.shuffle and not (self.sortagrad and epoch == 0):
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        yield from self.batches(self.epoch)[self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self.batches(self.epoch)) - self.start_batch

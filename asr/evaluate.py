@@ -1,0 +1,144 @@
+"""Evaluation: a manifest -> hypotheses -> :class:`~asr.metrics.ErrorReport` and files.
+
+``evaluate`` writes, into its output folder, ``hyps.jsonl`` (one row per
+utterance, keyed by id), ``errors.txt`` (aligned errors, worst first) and
+``wer.json`` (the corpus figures).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+
+from asr.checkpoint import Recognizer
+from asr.config import DecodeConfig
+from asr.data import AsrDataset, Batch, DurationBucketSampler, collate
+from asr.decode import Hypothesis, greedy_decode
+from asr.manifest import read_manifest
+from asr.metrics import ErrorReport, score
+from asr.model import AcousticModel
+from asr.runtime import pick_device, progress
+from asr.text import Vocabulary
+
+PathLike = Union[str, "os.PathLike[str]"]
+logger = logging.getLogger(__name__)
+
+
+def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Mean CTC loss in fp32; the one ``[B, T', V] -> [T', B, V]`` transpose of the pipeline."""
+    return F.ctc_loss(
+        log_probs.float().transpose(0, 1),
+        batch.targets,
+        output_lengths,
+        batch.target_lengths,
+        blank=0,
+        reduction="mean",
+        zero_infinity=True,  # an infeasible label (too long for its audio) gives 0, not inf
+    )
+
+
+@torch.no_grad()
+def infer(
+    model: AcousticModel,
+    batches: Iterable[Batch],
+    vocab: Vocabulary,
+    device: torch.device,
+    with_loss: bool = False,
+    show_progress: bool = False,
+) -> tuple[list[Hypothesis], float | None]:
+    """Greedy hypotheses for every batch, plus the mean CTC loss when asked."""
+    was_training = model.training
+    model.eval()
+    hyps: list[Hypothesis] = []
+    loss_sum, loss_count = 0.0, 0
+    try:
+        for batch in progress(batches, show_progress, desc="decode", unit="batch"):
+            batch = batch.to(device)
+            out = model(batch.features, batch.feature_lengths)
+            hyps.extend(greedy_decode(out.log_probs, out.output_lengths, vocab, batch.utt_ids))
+            if with_loss:
+                loss_sum += float(ctc_loss(out.log_probs, out.output_lengths, batch)) * len(batch.utt_ids)
+                loss_count += len(batch.utt_ids)
+    finally:
+        model.train(was_training)
+    return hyps, (loss_sum / loss_count if with_loss and loss_count else None)
+
+
+def make_loader(
+    dataset: AsrDataset,
+    max_batch_seconds: float,
+    num_workers: int = 0,
+    sampler: DurationBucketSampler | None = None,
+    seed: int = 0,
+) -> torch.utils.data.DataLoader[Batch]:
+    """A loader over duration buckets; its own generator keeps the global RNG untouched,
+    so resuming a run does not shift dropout randomness."""
+    if sampler is None:
+        durations = [u.duration for u in dataset.utterances]
+        sampler = DurationBucketSampler(durations, max_batch_seconds, shuffle=False)
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+    )
+
+
+def evaluate(
+    recognizer: Recognizer,
+    manifest: PathLike,
+    out_dir: PathLike | None = None,
+    decode: DecodeConfig | None = None,
+    device: str = "auto",
+    num_workers: int = 0,
+    show_progress: bool = True,
+) -> ErrorReport:
+    """Decode every utterance of ``manifest`` and score it against its ``text``."""
+    decode = decode or recognizer.config.decode
+    utterances = read_manifest(manifest)
+    if not utterances:
+        raise ValueError(f"{manifest}: the manifest has no utterances")
+    torch_device = pick_device(device)
+    recognizer.to(torch_device)
+    dataset = AsrDataset(utterances, recognizer.extractor)
+    loader = make_loader(dataset, decode.batch_seconds, num_workers)
+    hyps, _ = infer(recognizer.model, loader, recognizer.vocab, torch_device, False, show_progress)
+    report = score(
+        {u.id: u.text for u in utterances}, {h.utt_id: h.text for h in hyps}, recognizer.normalizer
+    )
+    if out_dir is not None:
+        write_report(report, hyps, Path(out_dir))
+    return report
+
+
+def write_report(report: ErrorReport, hyps: list[Hypothesis], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_id = {h.utt_id: h for h in hyps}
+    with (out_dir / "hyps.jsonl").open("w", encoding="utf-8") as handle:
+        for row in report.per_utterance:
+            hyp = by_id[row.utt_id]
+            record = {
+                "id": row.utt_id,
+                "ref": row.ref,
+                "hyp": row.hyp,
+                "raw_hyp": hyp.text,
+                "score": hyp.score,
+                "errors": row.errors,
+                "ref_words": row.ref_words,
+            }
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with (out_dir / "errors.txt").open("w", encoding="utf-8") as handle:
+        handle.write(f"{report}\n\n")
+        for row in sorted(report.per_utterance, key=lambda r: (-r.errors, r.utt_id)):
+            handle.write(f"{row.utt_id}\t{row.errors} errors / {row.ref_words} words\n")
+            handle.write(f"  ref: {row.ref}\n  hyp: {row.hyp}\n  ali: {row.alignment}\n")
+    (out_dir / "wer.json").write_text(json.dumps(report.summary(), indent=2) + "\n")

@@ -1,0 +1,127 @@
+"""Scoring: raw references + hypotheses keyed by utterance id -> :class:`ErrorReport`.
+
+Both sides pass through the same :class:`~asr.text.Normalizer` used for training
+targets; jiwer does the alignment. Rows are paired by id, never by position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import jiwer
+
+from asr.text import Normalizer
+
+
+@dataclass
+class UttError:
+    utt_id: str
+    ref: str  # normalised
+    hyp: str  # normalised
+    ref_words: int
+    substitutions: int
+    deletions: int
+    insertions: int
+    alignment: str  # "the (cat->hat) sat (*->down)"
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+
+@dataclass
+class ErrorReport:
+    wer: float
+    cer: float
+    substitutions: int
+    deletions: int
+    insertions: int
+    ref_words: int
+    ref_chars: int
+    utterances: int
+    per_utterance: list[UttError] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The corpus-level figures as a JSON-ready dict (no per-utterance rows)."""
+        d = asdict(self)
+        d.pop("per_utterance")
+        return d
+
+    def __str__(self) -> str:
+        return (
+            f"WER {100 * self.wer:.2f}% [{self.substitutions} sub, {self.deletions} del, "
+            f"{self.insertions} ins / {self.ref_words} words], CER {100 * self.cer:.2f}%, "
+            f"{self.utterances} utterances"
+        )
+
+
+def _alignment_row(utt_id: str, ref: list[str], hyp: list[str], chunks: list[Any]) -> UttError:
+    parts: list[str] = []
+    counts = {"substitute": 0, "delete": 0, "insert": 0}
+    for ch in chunks:
+        r = ref[ch.ref_start_idx : ch.ref_end_idx]
+        h = hyp[ch.hyp_start_idx : ch.hyp_end_idx]
+        if ch.type == "equal":
+            parts.extend(r)
+        elif ch.type == "substitute":
+            parts.extend(f"({a}->{b})" for a, b in zip(r, h))
+        elif ch.type == "delete":
+            parts.extend(f"({a}->*)" for a in r)
+        else:
+            parts.extend(f"(*->{b})" for b in h)
+        if ch.type in counts:
+            counts[ch.type] += max(len(r), len(h))
+    return UttError(
+        utt_id=utt_id,
+        ref=" ".join(ref),
+        hyp=" ".join(hyp),
+        ref_words=len(ref),
+        substitutions=counts["substitute"],
+        deletions=counts["delete"],
+        insertions=counts["insert"],
+        alignment=" ".join(parts),
+    )
+
+
+def score(refs: Mapping[str, str], hyps: Mapping[str, str], normalizer: Normalizer) -> ErrorReport:
+    """Word and character error rates over the ids in ``refs``.
+
+    Raises:
+        ValueError: no references, or an id in ``refs`` has no hypothesis.
+    """
+    if not refs:
+        raise ValueError("nothing to score: no references")
+    missing = [k for k in refs if k not in hyps]
+    if missing:
+        raise ValueError(f"{len(missing)} reference(s) have no hypothesis, e.g. {missing[0]!r}")
+    ids = sorted(refs)
+    ref_texts = [normalizer(refs[i]) for i in ids]
+    hyp_texts = [normalizer(hyps[i]) for i in ids]
+    words = jiwer.process_words(ref_texts, hyp_texts)
+    chars = jiwer.process_characters(ref_texts, hyp_texts)
+    rows = [
+        _alignment_row(i, r, h, a)
+        for i, r, h, a in zip(ids, words.references, words.hypotheses, words.alignments)
+    ]
+    ref_words = sum(len(r) for r in words.references)
+    ref_chars = sum(len(r) for r in chars.references)
+    return ErrorReport(
+        wer=_rate(words.substitutions + words.deletions + words.insertions, ref_words),
+        cer=_rate(chars.substitutions + chars.deletions + chars.insertions, ref_chars),
+        substitutions=words.substitutions,
+        deletions=words.deletions,
+        insertions=words.insertions,
+        ref_words=ref_words,
+        ref_chars=ref_chars,
+        utterances=len(ids),
+        per_utterance=rows,
+    )
+
+
+def _rate(errors: int, total: int) -> float:
+    """Errors per reference unit; with no reference units, any error counts as 100%."""
+    if total == 0:
+        return 0.0 if errors == 0 else 1.0
+    return errors / total

@@ -1,0 +1,97 @@
+"""Process-level helpers: logging set-up, devices, seeding and RNG snapshots.
+
+Only the CLI (or a user's script) calls :func:`setup_logging`; library modules
+just log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from tqdm import tqdm
+
+T = TypeVar("T")
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup_logging(verbosity: int = 0, log_file: Path | None = None) -> None:
+    """Console at INFO (``-v``: DEBUG, ``-q``: WARNING), optionally mirrored to a file."""
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):
+        if getattr(handler, "_asr", False):
+            root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    console._asr = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+    if log_file is not None:
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter(_FORMAT))
+        file_handler._asr = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+
+
+@contextlib.contextmanager
+def log_to_file(log_file: Path) -> Iterator[None]:
+    """Append asr's INFO-and-above records to ``log_file`` for the duration of the block,
+    whatever the caller's own logging set-up (training runs write train.log)."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    package_logger = logging.getLogger("asr")
+    previous_level = package_logger.level
+    if package_logger.getEffectiveLevel() > logging.INFO:
+        package_logger.setLevel(logging.INFO)
+    package_logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(previous_level)
+        handler.close()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def progress(items: Iterable[T], enabled: bool = True, **kwargs: Any) -> Iterable[T]:
+    """tqdm bar on an interactive stderr only, so logs and CI output stay clean."""
+    return tqdm(items, disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True, **kwargs)

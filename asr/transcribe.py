@@ -1,0 +1,119 @@
+"""Transcription: audio files or waveforms -> one :class:`Transcript` each, in input order.
+
+Inputs are grouped into batches of similar duration (capped by padded seconds),
+decoded greedily, and returned in the order given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import torch
+
+from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
+from asr.checkpoint import Recognizer, load_model
+from asr.data import DurationBucketSampler, Example, collate
+from asr.decode import greedy_decode
+from asr.runtime import pick_device, progress
+
+PathLike = Union[str, "os.PathLike[str]"]
+AudioInput = Union[PathLike, torch.Tensor]  # a file, or a mono 16 kHz float waveform
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Transcript:
+    source: str  # the file path, or "<waveform N>"
+    text: str
+    duration: float  # seconds of audio
+    error: str | None = None  # set (and text empty) when the input could not be read
+
+
+def _describe(item: AudioInput, index: int) -> str:
+    return f"<waveform {index}>" if isinstance(item, torch.Tensor) else str(item)
+
+
+def _waveform(item: AudioInput) -> torch.Tensor:
+    if isinstance(item, torch.Tensor):
+        if item.dim() != 1 or not item.is_floating_point():
+            raise ValueError("a waveform must be a 1-D float tensor at 16 kHz")
+        return item.float()
+    return load_audio(item)
+
+
+def transcribe(
+    model: Recognizer | PathLike,
+    audio: AudioInput | Sequence[AudioInput],
+    device: str = "auto",
+    batch_seconds: float | None = None,
+    skip_errors: bool = False,
+    show_progress: bool = False,
+) -> list[Transcript]:
+    """Transcribe files (any format soundfile reads) or 16 kHz mono waveforms.
+
+    Args:
+        model: a loaded :class:`Recognizer` or a checkpoint path.
+        audio: one input or a sequence of them.
+        batch_seconds: padded audio seconds per batch (default: the model's decode config).
+        skip_errors: record unreadable inputs in ``Transcript.error`` instead of raising.
+
+    Raises:
+        AudioError: an input cannot be read (unless ``skip_errors``).
+    """
+    recognizer = model if isinstance(model, Recognizer) else load_model(model)
+    items = [audio] if isinstance(audio, (str, os.PathLike, torch.Tensor)) else list(audio)
+    torch_device = pick_device(device)
+    recognizer.to(torch_device)
+    cap = batch_seconds or recognizer.config.decode.batch_seconds
+
+    results: list[Transcript | None] = [None] * len(items)
+    durations: list[float] = []
+    readable: list[int] = []
+    for i, item in enumerate(items):
+        try:
+            seconds = item.shape[-1] / SAMPLE_RATE if isinstance(item, torch.Tensor) else audio_duration(item)
+        except AudioError as err:
+            if not skip_errors:
+                raise
+            results[i] = Transcript(_describe(item, i), "", 0.0, str(err))
+            continue
+        readable.append(i)
+        durations.append(seconds)
+
+    position = {i: pos for pos, i in enumerate(readable)}
+    batches = DurationBucketSampler(durations, cap, shuffle=False).batches(0)
+    recognizer.model.eval()
+    for batch_positions in progress(batches, show_progress, desc="transcribe", unit="batch"):
+        examples = []
+        for pos in batch_positions:
+            i = readable[pos]
+            try:
+                with torch.no_grad():
+                    feats = recognizer.extractor(_waveform(items[i]))
+            except AudioError as err:
+                if not skip_errors:
+                    raise
+                results[i] = Transcript(_describe(items[i], i), "", durations[pos], str(err))
+                continue
+            examples.append(Example(str(i), feats, torch.zeros(0, dtype=torch.int64), ""))
+        if not examples:
+            continue
+        batch = collate(examples).to(torch_device)
+        with torch.no_grad():
+            out = recognizer.model(batch.features, batch.feature_lengths)
+        for hyp in greedy_decode(out.log_probs, out.output_lengths, recognizer.vocab, batch.utt_ids):
+            i = int(hyp.utt_id)
+            results[i] = Transcript(_describe(items[i], i), hyp.text, durations[position[i]])
+    return [r for r in results if r is not None]
+
+
+def format_transcripts(transcripts: Sequence[Transcript], with_source: bool) -> str:
+    """Plain text, a line per input: ``text``, or ``source<TAB>text`` for several inputs."""
+    lines = []
+    for t in transcripts:
+        lines.append(f"{t.source}\t{t.text}" if with_source else t.text)
+    return "\n".join(lines)

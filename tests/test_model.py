@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from asr.config import ModelConfig
+from asr.model import AcousticModel, output_length
+
+
+def tiny(**kw):
+    cfg = ModelConfig(hidden_size=16, num_layers=2, conv_channels=4, dropout=0.0, **kw)
+    return AcousticModel(cfg, n_mels=20, vocab_size=7).eval()
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("time_stride", [1, 2, 4])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_shapes_and_lengths(rnn_type, time_stride, bidirectional):
+    model = tiny(rnn_type=rnn_type, time_stride=time_stride, bidirectional=bidirectional)
+    lengths = torch.tensor([37, 20, 1])
+    out = model(torch.randn(3, 37, 20), lengths)
+    expected = model.output_lengths(lengths)
+    assert out.log_probs.shape == (3, int(expected.max()), 7)
+    assert out.output_lengths.tolist() == expected.tolist()
+    assert expected.tolist() == [output_length(model.cfg, n) for n in lengths.tolist()]
+    assert torch.allclose(out.log_probs.exp().sum(-1), torch.ones(3, out.log_probs.shape[1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("rnn_type", ["lstm", "gru"])
+@pytest.mark.parametrize("time_stride", [2, 4])
+def test_padding_does_not_change_outputs(rnn_type, time_stride):
+    """An utterance decodes the same alone as batched with a longer one."""
+    torch.manual_seed(0)
+    model = tiny(rnn_type=rnn_type, time_stride=time_stride)
+    short, long = torch.randn(23, 20), torch.randn(41, 20)
+    alone = model(short[None], torch.tensor([23]))
+    batch = torch.zeros(2, 41, 20)
+    batch[0, :23], batch[1] = short, long
+    together = model(batch, torch.tensor([23, 41]))
+    n = int(alone.output_lengths[0])
+    assert int(together.output_lengths[0]) == n
+    assert torch.allclose(alone.log_probs[0, :n], together.log_probs[0, :n], atol=1e-5)
+
+
+def test_train_mode_also_returns_log_probs():
+    model = tiny().train()
+    out = model(torch.randn(2, 30, 20), torch.tensor([30, 25]))
+    assert (out.log_probs <= 0).all()
