@@ -1,0 +1,90 @@
+import pytest
+import torch
+
+from asr.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    build_payload,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
+from asr.config import ExperimentConfig, load_config
+from asr.features import FeatureExtractor
+from asr.model import AcousticModel
+from asr.text import Vocabulary
+
+
+def make_payload(normalize="utterance"):
+    cfg = load_config(None, ["model.hidden_size=8", "model.num_layers=1", "model.conv_channels=2",
+                             "features.n_mels=16", f"features.normalize={normalize}"])
+    vocab = Vocabulary.build(["abc d"])
+    stats = (torch.randn(16), torch.rand(16) + 0.5) if normalize == "global" else (None, None)
+    extractor = FeatureExtractor(cfg.features, *stats)
+    model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab)).eval()
+    return cfg, model, build_payload(cfg, model, extractor, vocab)
+
+
+@pytest.mark.parametrize("normalize", ["utterance", "global"])
+def test_round_trip_gives_identical_outputs(tmp_path, normalize):
+    cfg, model, payload = make_payload(normalize)
+    path = save_checkpoint(payload, tmp_path / "m.pt")
+    rec = load_model(path)
+    assert rec.config == cfg
+    assert rec.vocab.tokens == payload["vocabulary"]
+    wave = torch.randn(8000)
+    feats = rec.extractor(wave)[None]
+    lengths = torch.tensor([feats.shape[1]])
+    assert torch.equal(rec.model(feats, lengths).log_probs, model(feats, lengths).log_probs)
+    if normalize == "global":
+        assert torch.equal(rec.extractor.mean, payload["feature_stats"]["mean"])
+
+
+def test_atomic_save_leaves_no_temporary_files(tmp_path):
+    _, _, payload = make_payload()
+    save_checkpoint(payload, tmp_path / "m.pt")
+    save_checkpoint(payload, tmp_path / "m.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path):
+    _, _, payload = make_payload()
+    path = save_checkpoint(payload, tmp_path / "m.pt")
+    before = path.read_bytes()
+    with pytest.raises(Exception):
+        save_checkpoint({**payload, "bad": lambda: None}, path)  # unpicklable
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_old_checkpoint_without_new_config_fields_still_loads(tmp_path):
+    _, model, payload = make_payload()
+    del payload["config"]["model"]["dropout"]  # as if written before the field existed
+    del payload["config"]["decode"]
+    rec = load_model(save_checkpoint(payload, tmp_path / "old.pt"))
+    assert rec.config.decode == ExperimentConfig().decode
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    _, _, payload = make_payload()
+    payload["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(CheckpointError, match="newer than this asr"):
+        load_model(save_checkpoint(payload, tmp_path / "new.pt"))
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    _, _, payload = make_payload()
+    payload["config"]["model"]["attention_heads"] = 4
+    with pytest.raises(CheckpointError, match="attention_heads"):
+        load_model(save_checkpoint(payload, tmp_path / "x.pt"))
+
+
+def test_not_a_checkpoint(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        read_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no format_version"):
+        read_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt")

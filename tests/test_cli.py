@@ -1,0 +1,110 @@
+"""The ``asr`` command on the session's tiny trained model (see conftest).
+
+The model has overfitted 8 tone utterances, so inputs here are those same signals
+(``tone_speech(TINY_TEXTS[i], seed=i)``), written anew in other formats and places."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import soundfile
+import torch
+import yaml
+
+import asr
+from asr.cli import main
+from asr.manifest import read_manifest
+from conftest import TINY_OVERRIDES, TINY_TEXTS, tone_speech
+
+pytestmark = pytest.mark.slow
+
+
+def test_train_from_a_yaml_file(tone_manifest, tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "exp_dir": str(tmp_path / "exp"),
+        "data": {"train_manifest": str(tone_manifest), "valid_manifest": str(tone_manifest)},
+    }))
+    overrides = [arg for o in [*TINY_OVERRIDES, "train.epochs=2"] for arg in ("--set", o)]
+    assert main(["train", str(config), *overrides, "-q"]) == 0
+    assert "best checkpoint:" in capsys.readouterr().out
+    assert (tmp_path / "exp" / "checkpoints" / "best.pt").is_file()
+    # Running it again without --resume would overwrite the run: refused, exit 2.
+    assert main(["train", str(config), *overrides, "-q"]) == 2
+    assert main(["train", str(config), *overrides, "--set", "train.epochs=3", "--resume", "-q"]) == 0
+
+
+def test_evaluate_json(trained_checkpoint, tone_manifest, capsys):
+    assert main(["evaluate", "--model", str(trained_checkpoint), "--manifest", str(tone_manifest),
+                 "--json", "-q"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["utterances"] == len(TINY_TEXTS)
+    assert result["cer"] < 0.1 and {"wer", "substitutions", "deletions", "insertions"} <= set(result)
+    # Default output folder: <exp>/decode/<manifest stem>/
+    decode_dir = trained_checkpoint.parent.parent / "decode" / tone_manifest.stem
+    assert (decode_dir / "hyps.jsonl").is_file() and (decode_dir / "errors.txt").is_file()
+
+
+def test_transcribe_matches_evaluate(trained_checkpoint, tone_manifest, capsys):
+    utts = read_manifest(tone_manifest)
+    files = [str(u.audio_filepath) for u in utts]
+    assert main(["transcribe", *files, "--model", str(trained_checkpoint), "-q"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == files  # input order kept
+    got = [line.split("\t")[1] for line in lines]
+    hyps = trained_checkpoint.parent.parent / "decode" / tone_manifest.stem / "hyps.jsonl"
+    if hyps.exists():  # batched evaluation and transcription agree
+        by_id = {r["id"]: r["raw_hyp"] for r in map(json.loads, hyps.read_text().splitlines())}
+        assert got == [by_id[u.id] for u in utts]
+    assert sum(g == t for g, t in zip(got, TINY_TEXTS)) >= len(TINY_TEXTS) - 1
+
+
+def test_transcribe_one_file_prints_text_only(trained_checkpoint, tmp_path, capsys):
+    path = tmp_path / "one.flac"
+    soundfile.write(path, tone_speech("cab", seed=1), 16000)  # = training utt1, as FLAC
+    assert main(["transcribe", str(path), "--model", str(trained_checkpoint), "-q"]) == 0
+    assert capsys.readouterr().out.strip() == "cab"
+
+
+def test_transcribe_keeps_going_after_a_bad_file(trained_checkpoint, tmp_path, capsys):
+    good = tmp_path / "good.wav"
+    soundfile.write(good, tone_speech("bad", seed=2), 16000)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    code = main(["transcribe", str(bad), str(good), str(tmp_path / "missing.wav"), "--model",
+                 str(trained_checkpoint), "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["source"] for r in rows] == [str(good)] and rows[0]["text"] == "bad"
+    assert "bad.wav: not a readable audio file" in captured.err
+    assert "missing.wav: file not found" in captured.err
+    assert "2 of 3 files could not be transcribed" in captured.err
+
+
+def test_python_api_accepts_waveforms(trained_checkpoint):
+    model = asr.load_model(trained_checkpoint)
+    waves = [torch.from_numpy(tone_speech(TINY_TEXTS[i], seed=i)) for i in (3, 7)]
+    assert [t.text for t in asr.transcribe(model, waves)] == ["dab cab", "face"]
+
+
+def test_bad_manifest_line_is_named(trained_checkpoint, tmp_path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio_filepath": "a.wav", "duration": 1, "text": "a"}\n{oops\n')
+    assert main(["evaluate", "--model", str(trained_checkpoint), "--manifest", str(manifest)]) == 2
+    assert f"{manifest}:2: not valid JSON" in capsys.readouterr().err
+
+
+def test_missing_model(tmp_path, capsys):
+    assert main(["transcribe", "x.wav", "--model", str(tmp_path / "nope.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+
+
+def test_subprocess_smoke(trained_checkpoint, tmp_path):
+    path = tmp_path / "s.wav"
+    soundfile.write(path, tone_speech("abc", seed=0), 16000)
+    done = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(path), "--model",
+                           str(trained_checkpoint)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "abc"

@@ -1,0 +1,76 @@
+"""Training on the tone corpus (see conftest): overfitting, resuming, refusing to overwrite."""
+
+import json
+
+import pytest
+import torch
+
+from asr.checkpoint import load_model, read_checkpoint
+from asr.evaluate import evaluate
+from asr.train import lr_lambda, train
+from conftest import TINY_TEXTS, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_tiny_model_overfits(trained_checkpoint, tone_manifest, tmp_path):
+    report = evaluate(load_model(trained_checkpoint), tone_manifest, out_dir=tmp_path, device="cpu",
+                      show_progress=False)
+    assert report.utterances == len(TINY_TEXTS)
+    assert report.cer < 0.10, report
+    rows = [json.loads(line) for line in (tmp_path / "hyps.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in rows} == {f"utt{i}" for i in range(len(TINY_TEXTS))}
+    assert json.loads((tmp_path / "wer.json").read_text())["cer"] == report.cer
+
+
+def test_experiment_folder_contents(trained_checkpoint):
+    exp = trained_checkpoint.parent.parent
+    assert (exp / "config.yaml").is_file()
+    assert "validation" in (exp / "train.log").read_text()
+    events = [json.loads(line) for line in (exp / "metrics.jsonl").read_text().splitlines()]
+    valid = [e for e in events if e["event"] == "valid"]
+    assert len(valid) == 60 and valid[-1]["wer"] <= valid[0]["wer"]
+    best = read_checkpoint(trained_checkpoint)["train_state"]
+    assert best["best_wer"] == min(e["wer"] for e in valid)
+
+
+def test_resume_continues_the_same_curve(tone_manifest, tmp_path):
+    """N steps straight == N/2 steps, stop (mid-epoch), resume for the rest."""
+    common = ["train.epochs=6", "model.dropout=0.2", "model.num_layers=2"]  # dropout exercises RNG
+    straight = train(tiny_config(tone_manifest, tmp_path / "a", *common, "train.max_steps=20"),
+                     show_progress=False)
+    first = train(tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=9"),
+                  show_progress=False)
+    assert first.stopped_early and first.steps == 9
+    state = read_checkpoint(first.last_checkpoint)["train_state"]
+    assert state["batch_in_epoch"] > 0  # the stop fell inside an epoch
+    second = train(tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=20"),
+                   resume=True, show_progress=False)
+    assert second.steps == straight.steps == 20
+    a = read_checkpoint(straight.last_checkpoint)
+    b = read_checkpoint(second.last_checkpoint)
+    for name, tensor in a["model"].items():
+        assert torch.allclose(tensor, b["model"][name], atol=1e-6), name
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
+
+
+def test_refuses_to_overwrite_an_existing_run(tone_manifest, tmp_path):
+    cfg = tiny_config(tone_manifest, tmp_path, "train.max_steps=1")
+    train(cfg, show_progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, show_progress=False)
+
+
+def test_global_normalisation_and_gru_train(tone_manifest, tmp_path):
+    cfg = tiny_config(tone_manifest, tmp_path, "train.max_steps=3", "features.normalize=global",
+                      "model.rnn_type=gru")
+    summary = train(cfg, show_progress=False)
+    rec = load_model(summary.last_checkpoint)
+    assert rec.extractor.mean is not None and rec.extractor.mean.shape == (40,)
+
+
+def test_lr_schedule_warms_up_then_decays():
+    values = [lr_lambda(s, warmup=10, total=100, min_ratio=0.1) for s in range(120)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(values[10:], values[11:]))
+    assert values[-1] == pytest.approx(0.1)
