@@ -82,6 +82,17 @@ def tiny_config(manifest: Path, exp_dir: Path, *extra: str) -> ExperimentConfig:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tone_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tone_corpus(tmp_path_factory.mktemp("tones"), TINY_TEXTS)

@@ -26,10 +26,12 @@ def test_train_from_a_yaml_file(tone_manifest, tmp_path, capsys):
         "exp_dir": str(tmp_path / "exp"),
         "data": {"train_manifest": str(tone_manifest), "valid_manifest": str(tone_manifest)},
     }))
-    overrides = [arg for o in [*TINY_OVERRIDES, "train.epochs=2"] for arg in ("--set", o)]
+    settings = [*TINY_OVERRIDES, "train.epochs=2", "train.tensorboard=True"]
+    overrides = [arg for o in settings for arg in ("--set", o)]
     assert main(["train", str(config), *overrides, "-q"]) == 0
     assert "best checkpoint:" in capsys.readouterr().out
     assert (tmp_path / "exp" / "checkpoints" / "best.pt").is_file()
+    assert list((tmp_path / "exp" / "tb").glob("events.out.tfevents.*"))
     # Running it again without --resume would overwrite the run: refused, exit 2.
     assert main(["train", str(config), *overrides, "-q"]) == 2
     assert main(["train", str(config), *overrides, "--set", "train.epochs=3", "--resume", "-q"]) == 0

@@ -74,3 +74,15 @@ def test_lr_schedule_warms_up_then_decays():
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(values[10:], values[11:]))
     assert values[-1] == pytest.approx(0.1)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("amp", ["bf16", "fp16", "none"])
+def test_cuda_training_with_amp(tone_manifest, tmp_path, amp):
+    """Mixed precision on CUDA: the loss stays finite and the checkpoint loads on the CPU."""
+    cfg = tiny_config(tone_manifest, tmp_path, "train.device=cuda", f"train.amp={amp}",
+                      "train.epochs=30")
+    summary = train(cfg, show_progress=False)
+    state = read_checkpoint(summary.last_checkpoint)["train_state"]
+    assert state["skipped_steps"] == 0 and state["best_wer"] < 1.0
+    load_model(summary.last_checkpoint, device="cpu")

@@ -1,0 +1,143 @@
+"""Training and inference speed of the acoustic model, as a table of ratios.
+
+Each row is one model config on the same batch (default 8 utterances x 10 s of
+log-mel frames); the first row (the default ``ModelConfig``) is the baseline the
+ratio columns compare against. Training speed is audio seconds per wall second
+for forward + fp32 CTC loss + backward + AdamW step; inference is forward only
+(``torch.no_grad``, eval mode) plus greedy decoding. Feature extraction is timed
+separately on one 10 s waveform.
+
+Usage: python benchmarks/throughput.py [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+
+from asr.config import FeatureConfig, ModelConfig
+from asr.data import Batch
+from asr.decode import greedy_ids
+from asr.evaluate import ctc_loss
+from asr.features import FeatureExtractor, num_frames
+from asr.model import AcousticModel, count_parameters
+
+VOCAB = 29  # blank + space + apostrophe + 26 letters
+CHARS_PER_SECOND = 14  # typical read English, for target lengths
+
+ROWS = [
+    ("default (lstm 3x256, stride 2)", {}),
+    ("lstm 3x256, stride 4", {"time_stride": 4}),
+    ("gru 3x256, stride 2", {"rnn_type": "gru"}),
+    ("gru 3x256, stride 4", {"rnn_type": "gru", "time_stride": 4}),
+    ("lstm 5x512, stride 4", {"hidden_size": 512, "num_layers": 5, "time_stride": 4}),
+]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_batch(batch: int, seconds: float, features: FeatureConfig, device: torch.device) -> Batch:
+    frames = num_frames(int(seconds * 16000), features)
+    n_targets = int(seconds * CHARS_PER_SECOND)
+    generator = torch.Generator().manual_seed(0)
+    return Batch(
+        utt_ids=[str(i) for i in range(batch)],
+        features=torch.randn(batch, frames, features.n_mels, generator=generator),
+        feature_lengths=torch.full((batch,), frames, dtype=torch.int64),
+        targets=torch.randint(1, VOCAB, (batch, n_targets), generator=generator),
+        target_lengths=torch.full((batch,), n_targets, dtype=torch.int64),
+        texts=[""] * batch,
+    ).to(device)
+
+
+def time_training(model: AcousticModel, batch: Batch, steps: int, device: torch.device) -> float:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train()
+
+    def step() -> None:
+        out = model(batch.features, batch.feature_lengths)
+        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+
+    step()  # warm-up: allocator, oneDNN/cuDNN plans
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+@torch.no_grad()
+def time_inference(model: AcousticModel, batch: Batch, steps: int, device: torch.device) -> float:
+    model.eval()
+
+    def step() -> None:
+        out = model(batch.features, batch.feature_lengths)
+        greedy_ids(out.log_probs, out.output_lengths)
+
+    step()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def time_features(seconds: float, repeats: int = 20) -> float:
+    extractor = FeatureExtractor(FeatureConfig())
+    wave = torch.randn(int(seconds * 16000))
+    extractor(wave)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        extractor(wave)
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    features = FeatureConfig()
+    batch = make_batch(args.batch, args.seconds, features, device)
+    audio = args.batch * args.seconds
+    rows = ROWS if not args.rows else [ROWS[int(i)] for i in args.rows.split(",")]
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"batch {args.batch} x {args.seconds:g} s, {args.steps} timed steps per cell")
+    feat_s = time_features(args.seconds)
+    print(f"log-mel features: {args.seconds / feat_s:,.0f}x real time on one CPU stream\n")
+    header = (f"{'model':34} {'params':>8} {'train xRT':>10} {'ratio':>6} "
+              f"{'infer xRT':>10} {'ratio':>6} {'infer RTF':>10}")
+    print(header)
+    print("-" * len(header))
+    baseline: tuple[float, float] | None = None
+    for name, changes in rows:
+        cfg = dataclasses.replace(ModelConfig(), **changes)
+        torch.manual_seed(0)
+        model = AcousticModel(cfg, features.n_mels, VOCAB).to(device)
+        train_speed = audio / time_training(model, batch, args.steps, device)
+        infer_speed = audio / time_inference(model, batch, args.steps, device)
+        if baseline is None:
+            baseline = (train_speed, infer_speed)
+        print(f"{name:34} {count_parameters(model) / 1e6:7.2f}M {train_speed:10.1f} "
+              f"{train_speed / baseline[0]:6.2f} {infer_speed:10.1f} {infer_speed / baseline[1]:6.2f} "
+              f"{1 / infer_speed:10.4f}")
+
+
+if __name__ == "__main__":
+    main()
