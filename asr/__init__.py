@@ -2,9 +2,11 @@
 
 audio -> log-mel -> conv + Bi-GRU/LSTM -> CTC log-probs -> greedy decoding -> WER.
 
->>> import asr  # doctest: +SKIP
->>> model = asr.load_model("exp/checkpoints/best.pt")  # doctest: +SKIP
->>> [t.text for t in asr.transcribe(model, ["a.wav", "b.flac"])]  # doctest: +SKIP
+Python use::
+
+    import asr
+    model = asr.load_model("exp/checkpoints/best.pt")
+    texts = [t.text for t in asr.transcribe(model, ["a.wav", "b.flac"])]
 """
 
 from __future__ import annotations

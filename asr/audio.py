@@ -7,17 +7,15 @@ torchaudio's polyphase resampler converts the rate.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import soundfile
 import torch
 import torchaudio.functional as AF
 
-PathLike = Union[str, "os.PathLike[str]"]
+from asr._types import PathLike
 
 SAMPLE_RATE = 16000  # Hz; every waveform inside asr has this rate
 
@@ -51,9 +49,7 @@ def audio_duration(path: PathLike) -> float:
         return handle.frames / handle.samplerate
 
 
-def load_audio(
-    path: PathLike, offset: float = 0.0, duration: float | None = None
-) -> torch.Tensor:
+def load_audio(path: PathLike, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
     """Read ``duration`` seconds from ``offset`` (all of it when None).
 
     Returns:

@@ -12,17 +12,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
 from asr import __version__
+from asr._types import PathLike
 from asr.config import ConfigError, ExperimentConfig, from_dict, to_dict
 from asr.features import FeatureExtractor
 from asr.model import AcousticModel
 from asr.text import Normalizer, Vocabulary
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT_VERSION = 1  # bump when the layout changes; keep reading every older version
 

@@ -1,9 +1,9 @@
 """The ``asr`` command: parse arguments, call one API function, print its result.
 
-    asr prep fsdd CORPUS_DIR OUT_DIR
-    asr train CONFIG.yaml [--set section.key=value ...] [--resume [CKPT]]
-    asr evaluate --model CKPT --manifest M.jsonl [--out DIR] [--json]
-    asr transcribe FILE... [--model CKPT] [--format txt|json]
+asr prep fsdd CORPUS_DIR OUT_DIR
+asr train CONFIG.yaml [--set section.key=value ...] [--resume [CKPT]]
+asr evaluate --model CKPT --manifest M.jsonl [--out DIR] [--json]
+asr transcribe FILE... [--model CKPT] [--format txt|json]
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ logger = logging.getLogger("asr")
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
 # Errors whose message says all a user needs; anything else keeps its traceback.
 USER_ERRORS = (
-    AudioError, CheckpointError, ConfigError, ManifestError, FileNotFoundError, FileExistsError,
+    AudioError,
+    CheckpointError,
+    ConfigError,
+    ManifestError,
+    FileNotFoundError,
+    FileExistsError,
     ValueError,
 )
 
@@ -61,8 +66,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(model_path)
     out_dir = Path(args.out) if args.out else _default_decode_dir(model_path, Path(args.manifest))
     report = asr.evaluate(
-        recognizer, args.manifest, out_dir=out_dir, device=args.device,
-        num_workers=args.num_workers, show_progress=not args.quiet,
+        recognizer,
+        args.manifest,
+        out_dir=out_dir,
+        device=args.device,
+        num_workers=args.num_workers,
+        show_progress=not args.quiet,
     )
     if args.json:
         print(json.dumps(report.summary()))
@@ -117,10 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", parents=[common], help="train a model from a recipe config")
     p.add_argument("config", help="experiment YAML")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.lr=3e-4 (repeatable)")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CKPT",
-                   help="continue from exp_dir/checkpoints/last.pt, or from CKPT")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CKPT",
+        help="continue from exp_dir/checkpoints/last.pt, or from CKPT",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", parents=[common], help="WER/CER of a model on a manifest")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-PathLike = typing.Union[str, "os.PathLike[str]"]
+from asr._types import PathLike
 
 
 class ConfigError(ValueError):

@@ -49,7 +49,9 @@ class Batch:
         )
 
     def pin_memory(self) -> Batch:
+        """Called by DataLoader(pin_memory=True), so host-to-GPU copies can overlap compute."""
         self.features = self.features.pin_memory()
+        self.targets = self.targets.pin_memory()
         return self
 
 

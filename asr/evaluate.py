@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
 
 import torch
 import torch.nn.functional as F
 
+from asr._types import PathLike
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, Batch, DurationBucketSampler, collate
@@ -27,7 +26,6 @@ from asr.model import AcousticModel
 from asr.runtime import pick_device, progress
 from asr.text import Vocabulary
 
-PathLike = Union[str, "os.PathLike[str]"]
 logger = logging.getLogger(__name__)
 
 
@@ -77,6 +75,7 @@ def make_loader(
     num_workers: int = 0,
     sampler: DurationBucketSampler | None = None,
     seed: int = 0,
+    pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader[Batch]:
     """A loader over duration buckets; its own generator keeps the global RNG untouched,
     so resuming a run does not shift dropout randomness."""
@@ -89,7 +88,7 @@ def make_loader(
         collate_fn=collate,
         num_workers=num_workers,
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
+        pin_memory=pin_memory,
     )
 
 

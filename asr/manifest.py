@@ -14,10 +14,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
-PathLike = Union[str, "os.PathLike[str]"]
-Seconds = float
+from asr._types import PathLike, Seconds
 
 
 class ManifestError(ValueError):
@@ -96,8 +94,7 @@ def read_manifest(path: PathLike) -> list[Utterance]:
             utt = _parse_line(raw, folder, where)
             if utt.id in first_line:
                 raise ManifestError(
-                    f"{where}: id {utt.id!r} repeats line {first_line[utt.id]}; "
-                    'give each row a unique "id"'
+                    f'{where}: id {utt.id!r} repeats line {first_line[utt.id]}; give each row a unique "id"'
                 )
             first_line[utt.id] = number
             utterances.append(utt)

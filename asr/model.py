@@ -111,8 +111,8 @@ class AcousticModel(nn.Module):
 
     def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> ModelOutput:
         """Args:
-            features: float ``[B, T, n_mels]``, zero padded.
-            feature_lengths: int64 ``[B]``.
+        features: float ``[B, T, n_mels]``, zero padded.
+        feature_lengths: int64 ``[B]``.
         """
         x = features.unsqueeze(1)  # [B, 1, T, F]
         lengths = feature_lengths

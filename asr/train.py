@@ -30,14 +30,21 @@ import torch
 
 from asr.audio import SAMPLE_RATE
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
-from asr.config import ExperimentConfig, from_dict, save_config, to_dict
+from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
 from asr.data import AsrDataset, DurationBucketSampler
 from asr.evaluate import ctc_loss, infer, make_loader
 from asr.features import FeatureExtractor, global_stats, num_frames
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters, output_length
-from asr.runtime import log_to_file, pick_device, progress, rng_state, seed_everything, set_rng_state
+from asr.runtime import (
+    log_to_file,
+    pick_device,
+    progress,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
 from asr.text import Normalizer, Vocabulary, unknown_report
 
 logger = logging.getLogger(__name__)
@@ -116,7 +123,10 @@ def _read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Ut
 
 
 def _check_texts(
-    cfg: ExperimentConfig, normalizer: Normalizer, vocab: Vocabulary, train_utts: list[Utterance],
+    cfg: ExperimentConfig,
+    normalizer: Normalizer,
+    vocab: Vocabulary,
+    train_utts: list[Utterance],
     valid_utts: list[Utterance],
 ) -> None:
     """Report unknown characters and labels too long for their audio (CTC-infeasible)."""
@@ -127,7 +137,10 @@ def _check_texts(
             logger.warning(
                 "%d %s utterances hold characters not in the vocabulary %s (left out of their "
                 "loss targets, kept for scoring), e.g. %s",
-                len(report), name, chars, ", ".join(list(report)[:5]),
+                len(report),
+                name,
+                chars,
+                ", ".join(list(report)[:5]),
             )
     infeasible = []
     for u in train_utts:
@@ -139,8 +152,24 @@ def _check_texts(
     if infeasible:
         logger.warning(
             "%d training utterances have more characters than output frames and teach nothing "
-            "(lower model.time_stride?), e.g. %s", len(infeasible), ", ".join(infeasible[:5])
+            "(lower model.time_stride?), e.g. %s",
+            len(infeasible),
+            ", ".join(infeasible[:5]),
         )
+
+
+def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
+    """Model, features and text must match the checkpoint; training settings may change."""
+    old = from_dict(ExperimentConfig, resumed["config"])
+    for section in ("model", "features", "text"):
+        if getattr(old, section) != getattr(cfg, section):
+            raise ConfigError(
+                f"cannot resume {path}: its {section} config {asdict(getattr(old, section))} "
+                f"differs from {asdict(getattr(cfg, section))}"
+            )
+    for section in ("data", "train", "decode"):
+        if getattr(old, section) != getattr(cfg, section):
+            logger.info("resuming with changed %s settings: %s", section, asdict(getattr(cfg, section)))
 
 
 def _make_extractor(
@@ -187,14 +216,20 @@ def train(
 
 
 def _train(
-    cfg: ExperimentConfig, exp_dir: Path, last_path: Path, best_path: Path,
-    resume_path: Path | None, show_progress: bool,
+    cfg: ExperimentConfig,
+    exp_dir: Path,
+    last_path: Path,
+    best_path: Path,
+    resume_path: Path | None,
+    show_progress: bool,
 ) -> TrainSummary:
     save_config(cfg, exp_dir / "config.yaml")
     logger.info("config: %s", json.dumps(to_dict(cfg)))
     seed_everything(cfg.train.seed)
     device = pick_device(cfg.train.device)
     resumed = read_checkpoint(resume_path) if resume_path is not None else None
+    if resumed is not None:
+        _check_resume_config(cfg, resumed, resume_path)
 
     train_utts, valid_utts = _read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
@@ -207,15 +242,23 @@ def _train(
     extractor = _make_extractor(cfg, train_utts, resumed)
 
     sampler = DurationBucketSampler(
-        [u.duration for u in train_utts], cfg.data.max_batch_seconds, shuffle=True,
-        sortagrad=cfg.data.sortagrad, seed=cfg.train.seed,
+        [u.duration for u in train_utts],
+        cfg.data.max_batch_seconds,
+        shuffle=True,
+        sortagrad=cfg.data.sortagrad,
+        seed=cfg.train.seed,
     )
     train_loader = make_loader(
-        AsrDataset(train_utts, extractor, normalizer, vocab), cfg.data.max_batch_seconds,
-        cfg.data.num_workers, sampler, seed=cfg.train.seed,
+        AsrDataset(train_utts, extractor, normalizer, vocab),
+        cfg.data.max_batch_seconds,
+        cfg.data.num_workers,
+        sampler,
+        seed=cfg.train.seed,
+        pin_memory=device.type == "cuda",
     )
     valid_loader = make_loader(
-        AsrDataset(valid_utts, extractor, normalizer, vocab), cfg.decode.batch_seconds,
+        AsrDataset(valid_utts, extractor, normalizer, vocab),
+        cfg.decode.batch_seconds,
         cfg.data.num_workers,
     )
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
@@ -223,7 +266,8 @@ def _train(
     model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_lambda(s, cfg.train.warmup_steps, total_steps, cfg.train.min_lr_ratio)
+        optimizer,
+        lambda s: lr_lambda(s, cfg.train.warmup_steps, total_steps, cfg.train.min_lr_ratio),
     )
     amp_dtype = _amp_dtype(cfg.train.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -238,15 +282,26 @@ def _train(
         logger.info("resumed from %s at epoch %d, step %d", resume_path, state.epoch + 1, state.step)
     logger.info(
         "model: %s, %.2fM parameters; %d train / %d valid utterances; %d steps planned; device %s%s",
-        cfg.model.rnn_type, count_parameters(model) / 1e6, len(train_utts), len(valid_utts),
-        total_steps, device, f", amp {amp_dtype}" if amp_dtype else "",
+        cfg.model.rnn_type,
+        count_parameters(model) / 1e6,
+        len(train_utts),
+        len(valid_utts),
+        total_steps,
+        device,
+        f", amp {amp_dtype}" if amp_dtype else "",
     )
 
     def checkpoint() -> dict[str, Any]:
         return build_payload(
-            cfg, model, extractor, vocab,
-            optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict(), train_state=asdict(state), rng=rng_state(),
+            cfg,
+            model,
+            extractor,
+            vocab,
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            scaler=scaler.state_dict(),
+            train_state=asdict(state),
+            rng=rng_state(),
         )
 
     writer = _open_tensorboard(cfg, exp_dir)
@@ -265,8 +320,21 @@ def _train(
         try:
             while state.epoch < cfg.train.epochs and not stopped:
                 stopped = _train_epoch(
-                    cfg, model, train_loader, sampler, optimizer, scheduler, scaler, amp_dtype,
-                    device, state, record, sigterm, show_progress, checkpoint, last_path,
+                    cfg,
+                    model,
+                    train_loader,
+                    sampler,
+                    optimizer,
+                    scheduler,
+                    scaler,
+                    amp_dtype,
+                    device,
+                    state,
+                    record,
+                    sigterm,
+                    show_progress,
+                    checkpoint,
+                    last_path,
                 )
                 if stopped:
                     break
@@ -279,7 +347,11 @@ def _train(
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 is_best = (report.wer, report.cer) < (state.best_wer, state.best_cer)
                 if is_best:
-                    state.best_wer, state.best_cer, state.best_epoch = report.wer, report.cer, state.epoch
+                    state.best_wer, state.best_cer, state.best_epoch = (
+                        report.wer,
+                        report.cer,
+                        state.epoch,
+                    )
                 payload = checkpoint()
                 save_checkpoint(payload, last_path)
                 if is_best:
@@ -291,20 +363,39 @@ def _train(
         finally:
             if writer is not None:
                 writer.close()
-    logger.info("done: %d steps, best validation WER %.2f%% (epoch %d)", state.step,
-                100 * state.best_wer, state.best_epoch)
+    logger.info(
+        "done: %d steps, best validation WER %.2f%% (epoch %d)",
+        state.step,
+        100 * state.best_wer,
+        state.best_epoch,
+    )
     return TrainSummary(
-        exp_dir=exp_dir, last_checkpoint=last_path,
-        best_checkpoint=best_path if best_path.exists() else None, steps=state.step,
-        epochs_done=state.epoch, best_wer=state.best_wer, stopped_early=stopped,
+        exp_dir=exp_dir,
+        last_checkpoint=last_path,
+        best_checkpoint=best_path if best_path.exists() else None,
+        steps=state.step,
+        epochs_done=state.epoch,
+        best_wer=state.best_wer,
+        stopped_early=stopped,
     )
 
 
 def _train_epoch(
-    cfg: ExperimentConfig, model: AcousticModel, loader: Any, sampler: DurationBucketSampler,
-    optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler,
-    amp_dtype: torch.dtype | None, device: torch.device, state: TrainState, record: Any,
-    sigterm: threading.Event, show_progress: bool, checkpoint: Any, last_path: Path,
+    cfg: ExperimentConfig,
+    model: AcousticModel,
+    loader: Any,
+    sampler: DurationBucketSampler,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    amp_dtype: torch.dtype | None,
+    device: torch.device,
+    state: TrainState,
+    record: Any,
+    sigterm: threading.Event,
+    show_progress: bool,
+    checkpoint: Any,
+    last_path: Path,
 ) -> bool:
     """Train the rest of ``state.epoch``; True when the run must stop before its end."""
     if cfg.train.max_steps and state.step >= cfg.train.max_steps:
@@ -341,10 +432,22 @@ def _train_epoch(
             elapsed = time.perf_counter() - window_start
             lr = scheduler.get_last_lr()[0]
             speed = window_audio / max(elapsed, 1e-9)
-            logger.info("epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f, %.0fx real time",
-                        state.epoch + 1, state.step, window_loss / window_steps, lr, float(grad_norm), speed)
-            record("train", loss=window_loss / window_steps, lr=lr, grad_norm=float(grad_norm),
-                   audio_seconds_per_second=speed)
+            logger.info(
+                "epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f, %.0fx real time",
+                state.epoch + 1,
+                state.step,
+                window_loss / window_steps,
+                lr,
+                float(grad_norm),
+                speed,
+            )
+            record(
+                "train",
+                loss=window_loss / window_steps,
+                lr=lr,
+                grad_norm=float(grad_norm),
+                audio_seconds_per_second=speed,
+            )
             window_loss, window_audio, window_start, window_steps = 0.0, 0.0, time.perf_counter(), 0
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss_value:.3f}")
@@ -352,7 +455,11 @@ def _train_epoch(
         if stop or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
             save_checkpoint(checkpoint(), last_path)
         if stop:
-            logger.info("stopping at step %d (%s); saved %s", state.step,
-                        "SIGTERM" if sigterm.is_set() else "train.max_steps", last_path)
+            logger.info(
+                "stopping at step %d (%s); saved %s",
+                state.step,
+                "SIGTERM" if sigterm.is_set() else "train.max_steps",
+                last_path,
+            )
             return True
     return False

@@ -14,14 +14,14 @@ from typing import Union
 
 import torch
 
+from asr._types import PathLike
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.checkpoint import Recognizer, load_model
 from asr.data import DurationBucketSampler, Example, collate
 from asr.decode import greedy_decode
 from asr.runtime import pick_device, progress
 
-PathLike = Union[str, "os.PathLike[str]"]
-AudioInput = Union[PathLike, torch.Tensor]  # a file, or a mono 16 kHz float waveform
+AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
 logger = logging.getLogger(__name__)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -56,6 +57,17 @@ def make_batch(batch: int, seconds: float, features: FeatureConfig, device: torc
     ).to(device)
 
 
+def seconds_per_call(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
+    """Mean wall time of ``fn`` after one untimed warm-up call (allocator, oneDNN/cuDNN plans)."""
+    fn()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / repeats
+
+
 def time_training(model: AcousticModel, batch: Batch, steps: int, device: torch.device) -> float:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     model.train()
@@ -68,13 +80,7 @@ def time_training(model: AcousticModel, batch: Batch, steps: int, device: torch.
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
 
-    step()  # warm-up: allocator, oneDNN/cuDNN plans
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return seconds_per_call(step, steps, device)
 
 
 @torch.no_grad()
@@ -85,23 +91,13 @@ def time_inference(model: AcousticModel, batch: Batch, steps: int, device: torch
         out = model(batch.features, batch.feature_lengths)
         greedy_ids(out.log_probs, out.output_lengths)
 
-    step()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return seconds_per_call(step, steps, device)
 
 
 def time_features(seconds: float, repeats: int = 20) -> float:
     extractor = FeatureExtractor(FeatureConfig())
     wave = torch.randn(int(seconds * 16000))
-    extractor(wave)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        extractor(wave)
-    return (time.perf_counter() - start) / repeats
+    return seconds_per_call(lambda: extractor(wave), repeats, torch.device("cpu"))
 
 
 def main() -> None:
@@ -117,12 +113,16 @@ def main() -> None:
     batch = make_batch(args.batch, args.seconds, features, device)
     audio = args.batch * args.seconds
     rows = ROWS if not args.rows else [ROWS[int(i)] for i in args.rows.split(",")]
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"batch {args.batch} x {args.seconds:g} s, {args.steps} timed steps per cell")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"batch {args.batch} x {args.seconds:g} s, {args.steps} timed steps per cell"
+    )
     feat_s = time_features(args.seconds)
     print(f"log-mel features: {args.seconds / feat_s:,.0f}x real time on one CPU stream\n")
-    header = (f"{'model':34} {'params':>8} {'train xRT':>10} {'ratio':>6} "
-              f"{'infer xRT':>10} {'ratio':>6} {'infer RTF':>10}")
+    header = (
+        f"{'model':34} {'params':>8} {'train xRT':>10} {'ratio':>6} "
+        f"{'infer xRT':>10} {'ratio':>6} {'infer RTF':>10}"
+    )
     print(header)
     print("-" * len(header))
     baseline: tuple[float, float] | None = None
@@ -134,9 +134,11 @@ def main() -> None:
         infer_speed = audio / time_inference(model, batch, args.steps, device)
         if baseline is None:
             baseline = (train_speed, infer_speed)
-        print(f"{name:34} {count_parameters(model) / 1e6:7.2f}M {train_speed:10.1f} "
-              f"{train_speed / baseline[0]:6.2f} {infer_speed:10.1f} {infer_speed / baseline[1]:6.2f} "
-              f"{1 / infer_speed:10.4f}")
+        print(
+            f"{name:34} {count_parameters(model) / 1e6:7.2f}M {train_speed:10.1f} "
+            f"{train_speed / baseline[0]:6.2f} {infer_speed:10.1f} {infer_speed / baseline[1]:6.2f} "
+            f"{1 / infer_speed:10.4f}"
+        )
 
 
 if __name__ == "__main__":

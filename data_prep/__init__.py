@@ -7,11 +7,9 @@ imported only when asked for, so importing this package costs nothing.
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
-from typing import Union
 
-PathLike = Union[str, "os.PathLike[str]"]
+from asr._types import PathLike
 
 PREPARERS = {
     "fsdd": "data_prep.fsdd",

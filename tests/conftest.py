@@ -49,8 +49,14 @@ def write_tone_corpus(folder: Path, texts: list[str], name: str = "train.jsonl")
         wave = tone_speech(text, seed=i)
         path = folder / "wav" / f"utt{i}.wav"
         soundfile.write(path, wave, RATE)
-        lines.append({"id": f"utt{i}", "audio_filepath": f"wav/utt{i}.wav",
-                      "duration": wave.size / RATE, "text": text.upper()})
+        lines.append(
+            {
+                "id": f"utt{i}",
+                "audio_filepath": f"wav/utt{i}.wav",
+                "duration": wave.size / RATE,
+                "text": text.upper(),
+            }
+        )
     manifest = folder / name
     manifest.write_text("".join(json.dumps(row) + "\n" for row in lines))
     return manifest
@@ -77,8 +83,13 @@ TINY_OVERRIDES = [
 def tiny_config(manifest: Path, exp_dir: Path, *extra: str) -> ExperimentConfig:
     return load_config(
         None,
-        [*TINY_OVERRIDES, f"data.train_manifest='{manifest}'", f"data.valid_manifest='{manifest}'",
-         f"exp_dir='{exp_dir}'", *extra],
+        [
+            *TINY_OVERRIDES,
+            f"data.train_manifest='{manifest}'",
+            f"data.valid_manifest='{manifest}'",
+            f"exp_dir='{exp_dir}'",
+            *extra,
+        ],
     )
 
 

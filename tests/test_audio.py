@@ -11,8 +11,17 @@ def sine(rate, seconds=1.0, freq=440.0):
     return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-@pytest.mark.parametrize("fmt, subtype", [("wav", "PCM_16"), ("flac", "PCM_16"), ("ogg", "VORBIS"),
-                                          ("wav", "FLOAT"), ("wav", "PCM_24"), ("mp3", "MPEG_LAYER_III")])
+@pytest.mark.parametrize(
+    "fmt, subtype",
+    [
+        ("wav", "PCM_16"),
+        ("flac", "PCM_16"),
+        ("ogg", "VORBIS"),
+        ("wav", "FLOAT"),
+        ("wav", "PCM_24"),
+        ("mp3", "MPEG_LAYER_III"),
+    ],
+)
 def test_formats_load_as_mono_16k(tmp_path, fmt, subtype):
     path = tmp_path / f"a.{fmt}"
     soundfile.write(path, sine(SAMPLE_RATE), SAMPLE_RATE, subtype=subtype)

@@ -22,10 +22,17 @@ pytestmark = pytest.mark.slow
 
 def test_train_from_a_yaml_file(tone_manifest, tmp_path, capsys):
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({
-        "exp_dir": str(tmp_path / "exp"),
-        "data": {"train_manifest": str(tone_manifest), "valid_manifest": str(tone_manifest)},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "exp_dir": str(tmp_path / "exp"),
+                "data": {
+                    "train_manifest": str(tone_manifest),
+                    "valid_manifest": str(tone_manifest),
+                },
+            }
+        )
+    )
     settings = [*TINY_OVERRIDES, "train.epochs=2", "train.tensorboard=True"]
     overrides = [arg for o in settings for arg in ("--set", o)]
     assert main(["train", str(config), *overrides, "-q"]) == 0
@@ -38,8 +45,20 @@ def test_train_from_a_yaml_file(tone_manifest, tmp_path, capsys):
 
 
 def test_evaluate_json(trained_checkpoint, tone_manifest, capsys):
-    assert main(["evaluate", "--model", str(trained_checkpoint), "--manifest", str(tone_manifest),
-                 "--json", "-q"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(trained_checkpoint),
+                "--manifest",
+                str(tone_manifest),
+                "--json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["utterances"] == len(TINY_TEXTS)
     assert result["cer"] < 0.1 and {"wer", "substitutions", "deletions", "insertions"} <= set(result)
@@ -74,8 +93,18 @@ def test_transcribe_keeps_going_after_a_bad_file(trained_checkpoint, tmp_path, c
     soundfile.write(good, tone_speech("bad", seed=2), 16000)
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    code = main(["transcribe", str(bad), str(good), str(tmp_path / "missing.wav"), "--model",
-                 str(trained_checkpoint), "--format", "json"])
+    code = main(
+        [
+            "transcribe",
+            str(bad),
+            str(good),
+            str(tmp_path / "missing.wav"),
+            "--model",
+            str(trained_checkpoint),
+            "--format",
+            "json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     rows = [json.loads(line) for line in captured.out.splitlines()]
@@ -106,7 +135,11 @@ def test_missing_model(tmp_path, capsys):
 def test_subprocess_smoke(trained_checkpoint, tmp_path):
     path = tmp_path / "s.wav"
     soundfile.write(path, tone_speech("abc", seed=0), 16000)
-    done = subprocess.run([sys.executable, "-m", "asr", "transcribe", str(path), "--model",
-                           str(trained_checkpoint)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "asr", "transcribe", str(path), "--model", str(trained_checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "abc"

@@ -1,6 +1,14 @@
 import pytest
 
-from asr.config import ConfigError, ExperimentConfig, ModelConfig, from_dict, load_config, save_config, to_dict
+from asr.config import (
+    ConfigError,
+    ExperimentConfig,
+    ModelConfig,
+    from_dict,
+    load_config,
+    save_config,
+    to_dict,
+)
 
 
 def test_defaults_and_overrides():

@@ -11,27 +11,39 @@ def table(*frames):
 
 def test_repeats_collapse_and_blanks_separate():
     # best path: a a _ a b b _ _ -> ids [a, a, b]
-    lp = table([.1, .8, .1], [.1, .8, .1], [.8, .1, .1], [.1, .8, .1], [.1, .1, .8], [.1, .1, .8],
-               [.9, .05, .05], [.9, .05, .05])
+    lp = table(
+        [0.1, 0.8, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.8, 0.1, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.1, 0.1, 0.8],
+        [0.1, 0.1, 0.8],
+        [0.9, 0.05, 0.05],
+        [0.9, 0.05, 0.05],
+    )
     assert greedy_ids(lp, torch.tensor([8])) == [[1, 1, 2]]
 
 
 def test_all_blank_gives_empty():
-    lp = table([.9, .05, .05], [.9, .05, .05])
+    lp = table([0.9, 0.05, 0.05], [0.9, 0.05, 0.05])
     assert greedy_ids(lp, torch.tensor([2])) == [[]]
 
 
 def test_lengths_cut_padding():
-    lp = torch.log(torch.tensor([
-        [[.1, .8, .1], [.1, .1, .8], [.1, .1, .8]],
-        [[.1, .1, .8], [.1, .8, .1], [.1, .8, .1]],
-    ]))
+    lp = torch.log(
+        torch.tensor(
+            [
+                [[0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]],
+                [[0.1, 0.1, 0.8], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]],
+            ]
+        )
+    )
     assert greedy_ids(lp, torch.tensor([1, 3])) == [[1], [2, 1]]
 
 
 def test_greedy_decode_text_and_score():
     vocab = Vocabulary.build(["ab"])  # <blank>, a, b
-    lp = table([.1, .8, .1], [.7, .2, .1], [.1, .1, .8])
+    lp = table([0.1, 0.8, 0.1], [0.7, 0.2, 0.1], [0.1, 0.1, 0.8])
     (hyp,) = greedy_decode(lp, torch.tensor([3]), vocab, ["u1"])
     assert hyp.utt_id == "u1" and hyp.text == "ab" and hyp.token_ids == [1, 2]
-    assert abs(hyp.score - float(torch.log(torch.tensor([.8, .7, .8])).sum())) < 1e-5
+    assert abs(hyp.score - float(torch.log(torch.tensor([0.8, 0.7, 0.8])).sum())) < 1e-5

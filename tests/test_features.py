@@ -49,8 +49,15 @@ def test_matches_librosa_log_mel():
     wave = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
     ours = FeatureExtractor(cfg)(torch.from_numpy(wave)).numpy()
     ref = librosa.feature.melspectrogram(
-        y=wave, sr=16000, n_fft=400, hop_length=hop_samples(cfg), win_length=400, n_mels=80,
-        power=2.0, center=True, pad_mode="constant",
+        y=wave,
+        sr=16000,
+        n_fft=400,
+        hop_length=hop_samples(cfg),
+        win_length=400,
+        n_mels=80,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
     )
     ref = np.log(ref + LOG_FLOOR).T
     assert ours.shape == ref.shape

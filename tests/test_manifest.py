@@ -6,16 +6,25 @@ from asr.manifest import ManifestError, Utterance, read_manifest, write_manifest
 
 
 def write_lines(path, lines):
-    path.write_text("".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines))
+    path.write_text("".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines))
     return path
 
 
 def test_relative_paths_resolve_against_manifest_folder(tmp_path):
     (tmp_path / "sub").mkdir()
-    m = write_lines(tmp_path / "sub" / "m.jsonl", [
-        {"audio_filepath": "a/x.wav", "duration": 1.5, "text": "hi"},
-        {"audio_filepath": "/abs/y.flac", "duration": 2, "text": "there", "id": "u2", "speaker": 7},
-    ])
+    m = write_lines(
+        tmp_path / "sub" / "m.jsonl",
+        [
+            {"audio_filepath": "a/x.wav", "duration": 1.5, "text": "hi"},
+            {
+                "audio_filepath": "/abs/y.flac",
+                "duration": 2,
+                "text": "there",
+                "id": "u2",
+                "speaker": 7,
+            },
+        ],
+    )
     utts = read_manifest(m)
     assert utts[0].audio_filepath == (tmp_path / "sub" / "a" / "x.wav").resolve()
     assert utts[0].id == "x"
@@ -56,10 +65,13 @@ def test_duplicate_ids_are_an_error(tmp_path):
 
 
 def test_offsets_make_distinct_ids(tmp_path):
-    m = write_lines(tmp_path / "m.jsonl", [
-        {"audio_filepath": "long.wav", "duration": 1, "text": "a", "offset": 0},
-        {"audio_filepath": "long.wav", "duration": 1, "text": "b", "offset": 1.5},
-    ])
+    m = write_lines(
+        tmp_path / "m.jsonl",
+        [
+            {"audio_filepath": "long.wav", "duration": 1, "text": "a", "offset": 0},
+            {"audio_filepath": "long.wav", "duration": 1, "text": "b", "offset": 1.5},
+        ],
+    )
     assert [u.id for u in read_manifest(m)] == ["long", "long-1.50"]
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from asr.checkpoint import load_model, read_checkpoint
+from asr.config import ConfigError
 from asr.evaluate import evaluate
 from asr.train import lr_lambda, train
 from conftest import TINY_TEXTS, tiny_config
@@ -14,8 +15,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_tiny_model_overfits(trained_checkpoint, tone_manifest, tmp_path):
-    report = evaluate(load_model(trained_checkpoint), tone_manifest, out_dir=tmp_path, device="cpu",
-                      show_progress=False)
+    report = evaluate(
+        load_model(trained_checkpoint),
+        tone_manifest,
+        out_dir=tmp_path,
+        device="cpu",
+        show_progress=False,
+    )
     assert report.utterances == len(TINY_TEXTS)
     assert report.cer < 0.10, report
     rows = [json.loads(line) for line in (tmp_path / "hyps.jsonl").read_text().splitlines()]
@@ -37,15 +43,22 @@ def test_experiment_folder_contents(trained_checkpoint):
 def test_resume_continues_the_same_curve(tone_manifest, tmp_path):
     """N steps straight == N/2 steps, stop (mid-epoch), resume for the rest."""
     common = ["train.epochs=6", "model.dropout=0.2", "model.num_layers=2"]  # dropout exercises RNG
-    straight = train(tiny_config(tone_manifest, tmp_path / "a", *common, "train.max_steps=20"),
-                     show_progress=False)
-    first = train(tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=9"),
-                  show_progress=False)
+    straight = train(
+        tiny_config(tone_manifest, tmp_path / "a", *common, "train.max_steps=20"),
+        show_progress=False,
+    )
+    first = train(
+        tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=9"),
+        show_progress=False,
+    )
     assert first.stopped_early and first.steps == 9
     state = read_checkpoint(first.last_checkpoint)["train_state"]
     assert state["batch_in_epoch"] > 0  # the stop fell inside an epoch
-    second = train(tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=20"),
-                   resume=True, show_progress=False)
+    second = train(
+        tiny_config(tone_manifest, tmp_path / "b", *common, "train.max_steps=20"),
+        resume=True,
+        show_progress=False,
+    )
     assert second.steps == straight.steps == 20
     a = read_checkpoint(straight.last_checkpoint)
     b = read_checkpoint(second.last_checkpoint)
@@ -59,11 +72,18 @@ def test_refuses_to_overwrite_an_existing_run(tone_manifest, tmp_path):
     train(cfg, show_progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg, show_progress=False)
+    with pytest.raises(ConfigError, match="model config"):
+        train(tiny_config(tone_manifest, tmp_path, "model.hidden_size=8"), resume=True)
 
 
 def test_global_normalisation_and_gru_train(tone_manifest, tmp_path):
-    cfg = tiny_config(tone_manifest, tmp_path, "train.max_steps=3", "features.normalize=global",
-                      "model.rnn_type=gru")
+    cfg = tiny_config(
+        tone_manifest,
+        tmp_path,
+        "train.max_steps=3",
+        "features.normalize=global",
+        "model.rnn_type=gru",
+    )
     summary = train(cfg, show_progress=False)
     rec = load_model(summary.last_checkpoint)
     assert rec.extractor.mean is not None and rec.extractor.mean.shape == (40,)
@@ -80,8 +100,7 @@ def test_lr_schedule_warms_up_then_decays():
 @pytest.mark.parametrize("amp", ["bf16", "fp16", "none"])
 def test_cuda_training_with_amp(tone_manifest, tmp_path, amp):
     """Mixed precision on CUDA: the loss stays finite and the checkpoint loads on the CPU."""
-    cfg = tiny_config(tone_manifest, tmp_path, "train.device=cuda", f"train.amp={amp}",
-                      "train.epochs=30")
+    cfg = tiny_config(tone_manifest, tmp_path, "train.device=cuda", f"train.amp={amp}", "train.epochs=30")
     summary = train(cfg, show_progress=False)
     state = read_checkpoint(summary.last_checkpoint)["train_state"]
     assert state["skipped_steps"] == 0 and state["best_wer"] < 1.0
