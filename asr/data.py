@@ -179,3 +179,22 @@ class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches(self.epoch)) - self.start_batch
+
+
+def make_loader(
+    dataset: AsrDataset,
+    sampler: DurationBucketSampler,
+    num_workers: int = 0,
+    seed: int = 0,
+    pin_memory: bool = False,
+) -> torch.utils.data.DataLoader[Batch]:
+    """Batches from ``sampler``, padded by :func:`collate`. The loader's own generator keeps
+    the global RNG untouched, so resuming a run does not shift dropout randomness."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=pin_memory,
+    )

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from asr._types import PathLike
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
-from asr.data import AsrDataset, Batch, DurationBucketSampler, collate
+from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
 from asr.decode import Hypothesis, greedy_decode
 from asr.manifest import read_manifest
 from asr.metrics import ErrorReport, score
@@ -69,29 +69,6 @@ def infer(
     return hyps, (loss_sum / loss_count if with_loss and loss_count else None)
 
 
-def make_loader(
-    dataset: AsrDataset,
-    max_batch_seconds: float,
-    num_workers: int = 0,
-    sampler: DurationBucketSampler | None = None,
-    seed: int = 0,
-    pin_memory: bool = False,
-) -> torch.utils.data.DataLoader[Batch]:
-    """A loader over duration buckets; its own generator keeps the global RNG untouched,
-    so resuming a run does not shift dropout randomness."""
-    if sampler is None:
-        durations = [u.duration for u in dataset.utterances]
-        sampler = DurationBucketSampler(durations, max_batch_seconds, shuffle=False)
-    return torch.utils.data.DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=collate,
-        num_workers=num_workers,
-        generator=torch.Generator().manual_seed(seed),
-        pin_memory=pin_memory,
-    )
-
-
 def evaluate(
     recognizer: Recognizer,
     manifest: PathLike,
@@ -109,7 +86,8 @@ def evaluate(
     torch_device = pick_device(device)
     recognizer.to(torch_device)
     dataset = AsrDataset(utterances, recognizer.extractor)
-    loader = make_loader(dataset, decode.batch_seconds, num_workers)
+    sampler = DurationBucketSampler([u.duration for u in utterances], decode.batch_seconds, shuffle=False)
+    loader = make_loader(dataset, sampler, num_workers)
     hyps, _ = infer(recognizer.model, loader, recognizer.vocab, torch_device, False, show_progress)
     report = score(
         {u.id: u.text for u in utterances}, {h.utt_id: h.text for h in hyps}, recognizer.normalizer

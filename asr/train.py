@@ -31,8 +31,8 @@ import torch
 from asr.audio import SAMPLE_RATE
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
-from asr.data import AsrDataset, DurationBucketSampler
-from asr.evaluate import ctc_loss, infer, make_loader
+from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
+from asr.evaluate import ctc_loss, infer
 from asr.features import FeatureExtractor, global_stats, num_frames
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
@@ -187,15 +187,94 @@ def _make_extractor(
     return FeatureExtractor(cfg.features, mean, std)
 
 
-def _open_tensorboard(cfg: ExperimentConfig, exp_dir: Path) -> Any:
-    if not cfg.train.tensorboard:
-        return None
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        logger.warning("tensorboard is not installed (pip install 'asr[tensorboard]'); no TB logs")
-        return None
-    return SummaryWriter(str(exp_dir / "tb"))
+class _MetricsLog:
+    """``metrics.jsonl`` (one JSON line per event) plus optional TensorBoard scalars."""
+
+    def __init__(self, exp_dir: Path, tensorboard: bool) -> None:
+        self.file = (exp_dir / "metrics.jsonl").open("a", encoding="utf-8")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(exp_dir / "tb"))
+            except ImportError:
+                logger.warning("tensorboard is not installed (pip install 'asr[tensorboard]'); no TB logs")
+
+    def record(self, event: str, step: int, **values: Any) -> None:
+        self.file.write(json.dumps({"event": event, "step": step, **values}) + "\n")
+        self.file.flush()
+        if self.writer is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self.writer.add_scalar(f"{event}/{key}", value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class _Run:
+    """What one training run updates, and what its checkpoints hold."""
+
+    cfg: ExperimentConfig
+    model: AcousticModel
+    extractor: FeatureExtractor
+    vocab: Vocabulary
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    device: torch.device
+    state: TrainState
+
+    def save(self, *paths: Path) -> None:
+        payload = build_payload(
+            self.cfg,
+            self.model,
+            self.extractor,
+            self.vocab,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            train_state=asdict(self.state),
+            rng=rng_state(),
+        )
+        for path in paths:
+            save_checkpoint(payload, path)
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        self.state = from_dict(TrainState, payload["train_state"])
+        set_rng_state(payload["rng"])
+
+    def step(self, batch: Batch) -> tuple[float, float] | None:
+        """One optimiser step; returns (loss, gradient norm), or None for a skipped non-finite loss."""
+        with torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
+        ):
+            out = self.model(batch.features, batch.feature_lengths)
+        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.state.skipped_steps += 1
+            logger.warning(
+                "non-finite loss at step %d (%s); step skipped", self.state.step, batch.utt_ids[:3]
+            )
+            return None
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.state.step += 1
+        return float(loss.detach()), float(grad_norm)
 
 
 def train(
@@ -203,8 +282,7 @@ def train(
 ) -> TrainSummary:
     """Train per ``cfg`` into ``cfg.exp_dir``; ``resume`` is True (``last.pt``) or a checkpoint path."""
     exp_dir = Path(cfg.exp_dir)
-    ckpt_dir = exp_dir / "checkpoints"
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    last_path = exp_dir / "checkpoints" / "last.pt"
     resume_path = (last_path if resume is True else Path(resume)) if resume else None
     if resume_path is None and last_path.exists():
         raise FileExistsError(
@@ -212,17 +290,13 @@ def train(
         )
     exp_dir.mkdir(parents=True, exist_ok=True)
     with log_to_file(exp_dir / "train.log"):
-        return _train(cfg, exp_dir, last_path, best_path, resume_path, show_progress)
+        return _train(cfg, exp_dir, resume_path, show_progress)
 
 
 def _train(
-    cfg: ExperimentConfig,
-    exp_dir: Path,
-    last_path: Path,
-    best_path: Path,
-    resume_path: Path | None,
-    show_progress: bool,
+    cfg: ExperimentConfig, exp_dir: Path, resume_path: Path | None, show_progress: bool
 ) -> TrainSummary:
+    last_path, best_path = exp_dir / "checkpoints" / "last.pt", exp_dir / "checkpoints" / "best.pt"
     save_config(cfg, exp_dir / "config.yaml")
     logger.info("config: %s", json.dumps(to_dict(cfg)))
     seed_everything(cfg.train.seed)
@@ -231,6 +305,7 @@ def _train(
     if resumed is not None:
         _check_resume_config(cfg, resumed, resume_path)
 
+    # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
     train_utts, valid_utts = _read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
     if resumed is not None:
@@ -240,135 +315,69 @@ def _train(
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
     _check_texts(cfg, normalizer, vocab, train_utts, valid_utts)
     extractor = _make_extractor(cfg, train_utts, resumed)
-
+    durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
-        [u.duration for u in train_utts],
-        cfg.data.max_batch_seconds,
-        shuffle=True,
-        sortagrad=cfg.data.sortagrad,
-        seed=cfg.train.seed,
+        durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad, seed=cfg.train.seed
     )
+    train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab)
     train_loader = make_loader(
-        AsrDataset(train_utts, extractor, normalizer, vocab),
-        cfg.data.max_batch_seconds,
-        cfg.data.num_workers,
-        sampler,
-        seed=cfg.train.seed,
-        pin_memory=device.type == "cuda",
+        train_dataset, sampler, cfg.data.num_workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
-    valid_loader = make_loader(
-        AsrDataset(valid_utts, extractor, normalizer, vocab),
-        cfg.decode.batch_seconds,
-        cfg.data.num_workers,
+    valid_dataset = AsrDataset(valid_utts, extractor, normalizer, vocab)
+    valid_sampler = DurationBucketSampler(
+        [u.duration for u in valid_utts], cfg.decode.batch_seconds, shuffle=False
     )
-    total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
+    valid_loader = make_loader(valid_dataset, valid_sampler, cfg.data.num_workers)
 
+    # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
+    total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
     model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    warmup, min_ratio = cfg.train.warmup_steps, cfg.train.min_lr_ratio
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_lambda(s, cfg.train.warmup_steps, total_steps, cfg.train.min_lr_ratio),
+        optimizer, lambda s: lr_lambda(s, warmup, total_steps, min_ratio)
     )
     amp_dtype = _amp_dtype(cfg.train.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    state = TrainState()
+    run = _Run(cfg, model, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device, TrainState())
     if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        scheduler.load_state_dict(resumed["scheduler"])
-        scaler.load_state_dict(resumed["scaler"])
-        state = from_dict(TrainState, resumed["train_state"])
-        set_rng_state(resumed["rng"])
-        logger.info("resumed from %s at epoch %d, step %d", resume_path, state.epoch + 1, state.step)
+        run.restore(resumed)
+        logger.info("resumed from %s at epoch %d, step %d", resume_path, run.state.epoch + 1, run.state.step)
     logger.info(
         "model: %s, %.2fM parameters; %d train / %d valid utterances; %d steps planned; device %s%s",
-        cfg.model.rnn_type,
-        count_parameters(model) / 1e6,
-        len(train_utts),
-        len(valid_utts),
-        total_steps,
-        device,
-        f", amp {amp_dtype}" if amp_dtype else "",
-    )
+        cfg.model.rnn_type, count_parameters(model) / 1e6, len(train_utts), len(valid_utts),
+        total_steps, device, f", amp {amp_dtype}" if amp_dtype else "",
+    )  # fmt: skip
 
-    def checkpoint() -> dict[str, Any]:
-        return build_payload(
-            cfg,
-            model,
-            extractor,
-            vocab,
-            optimizer=optimizer.state_dict(),
-            scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict(),
-            train_state=asdict(state),
-            rng=rng_state(),
-        )
-
-    writer = _open_tensorboard(cfg, exp_dir)
-    metrics_file = (exp_dir / "metrics.jsonl").open("a", encoding="utf-8")
-
-    def record(event: str, **values: Any) -> None:
-        metrics_file.write(json.dumps({"event": event, "step": state.step, **values}) + "\n")
-        metrics_file.flush()
-        if writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    writer.add_scalar(f"{event}/{key}", value, state.step)
-
+    log = _MetricsLog(exp_dir, cfg.train.tensorboard)
+    state = run.state
     stopped = False
-    with _stop_on_sigterm() as sigterm, contextlib.closing(metrics_file):
+    with _stop_on_sigterm() as sigterm:
         try:
-            while state.epoch < cfg.train.epochs and not stopped:
-                stopped = _train_epoch(
-                    cfg,
-                    model,
-                    train_loader,
-                    sampler,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    amp_dtype,
-                    device,
-                    state,
-                    record,
-                    sigterm,
-                    show_progress,
-                    checkpoint,
-                    last_path,
-                )
+            while state.epoch < cfg.train.epochs:
+                stopped = _train_epoch(run, train_loader, sampler, log, sigterm, show_progress, last_path)
                 if stopped:
                     break
                 hyps, valid_loss = infer(model, valid_loader, vocab, device, with_loss=True)
-                report = score(
-                    {u.id: u.text for u in valid_utts}, {h.utt_id: h.text for h in hyps}, normalizer
-                )
+                refs = {u.id: u.text for u in valid_utts}
+                report = score(refs, {h.utt_id: h.text for h in hyps}, normalizer)
                 logger.info("epoch %d validation: loss %.3f, %s", state.epoch + 1, valid_loss or 0, report)
-                record("valid", epoch=state.epoch + 1, loss=valid_loss, wer=report.wer, cer=report.cer)
+                log.record("valid", state.step, epoch=state.epoch + 1, loss=valid_loss, wer=report.wer,
+                           cer=report.cer)  # fmt: skip
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                is_best = (report.wer, report.cer) < (state.best_wer, state.best_cer)
-                if is_best:
-                    state.best_wer, state.best_cer, state.best_epoch = (
-                        report.wer,
-                        report.cer,
-                        state.epoch,
-                    )
-                payload = checkpoint()
-                save_checkpoint(payload, last_path)
-                if is_best:
-                    save_checkpoint(payload, best_path)
+                if (report.wer, report.cer) < (state.best_wer, state.best_cer):
+                    state.best_wer, state.best_cer, state.best_epoch = report.wer, report.cer, state.epoch
+                    run.save(last_path, best_path)
+                else:
+                    run.save(last_path)
         except KeyboardInterrupt:
-            save_checkpoint(checkpoint(), last_path)
+            run.save(last_path)
             logger.warning("interrupted: saved %s at step %d; --resume continues", last_path, state.step)
             raise
         finally:
-            if writer is not None:
-                writer.close()
-    logger.info(
-        "done: %d steps, best validation WER %.2f%% (epoch %d)",
-        state.step,
-        100 * state.best_wer,
-        state.best_epoch,
-    )
+            log.close()
+    logger.info("done: %d steps, best validation WER %.2f%% (epoch %d)", state.step, 100 * state.best_wer,
+                state.best_epoch)  # fmt: skip
     return TrainSummary(
         exp_dir=exp_dir,
         last_checkpoint=last_path,
@@ -381,85 +390,48 @@ def _train(
 
 
 def _train_epoch(
-    cfg: ExperimentConfig,
-    model: AcousticModel,
-    loader: Any,
+    run: _Run,
+    loader: torch.utils.data.DataLoader[Batch],
     sampler: DurationBucketSampler,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    scaler: torch.amp.GradScaler,
-    amp_dtype: torch.dtype | None,
-    device: torch.device,
-    state: TrainState,
-    record: Any,
+    log: _MetricsLog,
     sigterm: threading.Event,
     show_progress: bool,
-    checkpoint: Any,
     last_path: Path,
 ) -> bool:
-    """Train the rest of ``state.epoch``; True when the run must stop before its end."""
+    """Train the rest of ``run.state.epoch``; True when the run must stop before its end."""
+    cfg, state = run.cfg, run.state
     if cfg.train.max_steps and state.step >= cfg.train.max_steps:
         return True
-    model.train()
+    run.model.train()
     sampler.set_epoch(state.epoch, state.batch_in_epoch)
-    window_loss, window_audio, window_start = 0.0, 0.0, time.perf_counter()
-    window_steps = 0
     hop_seconds = cfg.features.hop_ms / 1000
+    losses: list[float] = []
+    audio_seconds, window_start = 0.0, time.perf_counter()
     bar = progress(loader, show_progress, desc=f"epoch {state.epoch + 1}", unit="batch")
     for batch in bar:
-        batch = batch.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            out = model(batch.features, batch.feature_lengths)
-        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
-        optimizer.zero_grad(set_to_none=True)
+        result = run.step(batch.to(run.device, non_blocking=True))
         state.batch_in_epoch += 1
-        if not torch.isfinite(loss):
-            state.skipped_steps += 1
-            logger.warning("non-finite loss at step %d (%s); step skipped", state.step, batch.utt_ids[:3])
+        if result is None:
             continue
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        state.step += 1
-        loss_value = float(loss.detach())
-        window_loss += loss_value
-        window_audio += float(batch.feature_lengths.sum()) * hop_seconds
-        window_steps += 1
-        if state.step % cfg.train.log_every == 0:
-            elapsed = time.perf_counter() - window_start
-            lr = scheduler.get_last_lr()[0]
-            speed = window_audio / max(elapsed, 1e-9)
-            logger.info(
-                "epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f, %.0fx real time",
-                state.epoch + 1,
-                state.step,
-                window_loss / window_steps,
-                lr,
-                float(grad_norm),
-                speed,
-            )
-            record(
-                "train",
-                loss=window_loss / window_steps,
-                lr=lr,
-                grad_norm=float(grad_norm),
-                audio_seconds_per_second=speed,
-            )
-            window_loss, window_audio, window_start, window_steps = 0.0, 0.0, time.perf_counter(), 0
+        loss, grad_norm = result
+        losses.append(loss)
+        audio_seconds += float(batch.feature_lengths.sum()) * hop_seconds
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-        stop = (cfg.train.max_steps and state.step >= cfg.train.max_steps) or sigterm.is_set()
+            bar.set_postfix(loss=f"{loss:.3f}")
+        if state.step % cfg.train.log_every == 0:
+            speed = audio_seconds / max(time.perf_counter() - window_start, 1e-9)
+            lr = run.scheduler.get_last_lr()[0]
+            mean_loss = sum(losses) / len(losses)
+            logger.info("epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f, %.0fx real time",
+                        state.epoch + 1, state.step, mean_loss, lr, grad_norm, speed)  # fmt: skip
+            log.record("train", state.step, loss=mean_loss, lr=lr, grad_norm=grad_norm,
+                       audio_seconds_per_second=speed)  # fmt: skip
+            losses, audio_seconds, window_start = [], 0.0, time.perf_counter()
+        stop = bool(cfg.train.max_steps and state.step >= cfg.train.max_steps) or sigterm.is_set()
         if stop or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
-            save_checkpoint(checkpoint(), last_path)
+            run.save(last_path)
         if stop:
-            logger.info(
-                "stopping at step %d (%s); saved %s",
-                state.step,
-                "SIGTERM" if sigterm.is_set() else "train.max_steps",
-                last_path,
-            )
+            reason = "SIGTERM" if sigterm.is_set() else "train.max_steps"
+            logger.info("stopping at step %d (%s); saved %s", state.step, reason, last_path)
             return True
     return False
