@@ -17,11 +17,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import asr
+import data_prep
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError
 from asr.config import ConfigError
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
+from data_prep.download import DownloadError
+from data_prep.synthetic import SynthesisError
 
 logger = logging.getLogger("asr")
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
@@ -29,6 +32,8 @@ BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
 USER_ERRORS = (
     AudioError,
     CheckpointError,
+    DownloadError,
+    SynthesisError,
     ConfigError,
     ManifestError,
     FileNotFoundError,
@@ -102,11 +107,37 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_prep(args: argparse.Namespace) -> int:
-    import data_prep
-
-    manifests = data_prep.prepare(args.corpus, args.corpus_dir, args.out_dir)
+    manifests = args.preparer.run(args)
     for split, path in manifests.items():
         print(f"{split}\t{path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from asr.text import Normalizer
+    from asr.validate import ENGLISH_ALPHABET, Limits, format_rejections, validate
+
+    cfg = asr.load_config(args.config)
+    alphabet = {"english": ENGLISH_ALPHABET, "any": None}.get(args.alphabet, frozenset(args.alphabet + " "))
+    limits = Limits(args.min_duration, args.max_duration, alphabet, cfg.features, cfg.model)
+    report = validate(asr.read_manifest(args.manifest), Normalizer(cfg.text), limits)
+    print(report.summary(args.manifest))
+    if report.rejected:
+        print(format_rejections(report.rejected, limit=args.show))
+    return 1 if report.rejected else 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from data_prep.common import merge_manifests, split_groups
+
+    if args.action == "merge":
+        print(merge_manifests(args.inputs, args.output))
+        return 0
+    utts = asr.read_manifest(args.input)
+    splits = split_groups(utts, args.by, args.valid_fraction, args.test_fraction, args.seed)
+    for name, rows in splits.items():
+        path = asr.write_manifest(rows, Path(args.out_dir) / f"{name}.jsonl", relative=False)
+        print(f"{name}\t{path}\t{len(rows)} utterances")
     return 0
 
 
@@ -118,11 +149,37 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prep", parents=[common], help="write manifests for a corpus")
-    p.add_argument("corpus", help="corpus name, e.g. fsdd")
-    p.add_argument("corpus_dir", help="folder holding the corpus")
-    p.add_argument("out_dir", help="folder for the manifests")
-    p.set_defaults(func=cmd_prep)
+    p = sub.add_parser("prep", help="write validated manifests for a corpus")
+    corpora = p.add_subparsers(dest="corpus", required=True)
+    for name in data_prep.PREPARERS:
+        module = data_prep.preparer(name)
+        c = corpora.add_parser(name, parents=[common], help=(module.__doc__ or "").splitlines()[0])
+        module.add_arguments(c)
+        c.set_defaults(func=cmd_prep, preparer=module)
+
+    p = sub.add_parser("validate", parents=[common], help="list the rows of a manifest that cannot train")
+    p.add_argument("manifest")
+    p.add_argument("--config", help="experiment YAML (model and features decide CTC feasibility)")
+    p.add_argument("--alphabet", default="english", help="'english', 'any', or the allowed characters")
+    p.add_argument("--min-duration", type=float, default=0.1)
+    p.add_argument("--max-duration", type=float, default=40.0)
+    p.add_argument("--show", type=int, default=20, help="rejected rows to print")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("manifest", help="merge or split manifests")
+    actions = p.add_subparsers(dest="action", required=True)
+    m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")
+    m.add_argument("output", type=Path)
+    m.add_argument("inputs", nargs="+", type=Path)
+    m.set_defaults(func=cmd_manifest)
+    m = actions.add_parser("split", parents=[common], help="train/valid/test with no group on two sides")
+    m.add_argument("input", type=Path)
+    m.add_argument("out_dir", type=Path)
+    m.add_argument("--by", choices=["speaker", "chapter", "utterance"], default="speaker")
+    m.add_argument("--valid-fraction", type=float, default=0.05)
+    m.add_argument("--test-fraction", type=float, default=0.05)
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("train", parents=[common], help="train a model from a recipe config")
     p.add_argument("config", help="experiment YAML")

@@ -1,24 +1,28 @@
-"""Corpus preparation: a corpus folder -> JSONL manifests, one per split.
+"""Corpus preparation: a corpus folder -> validated JSONL manifests, one per split.
 
-Each corpus is a module with ``prepare(corpus_dir, out_dir) -> dict[split, Path]``,
-imported only when asked for, so importing this package costs nothing.
+Each corpus is a module with ``prepare(corpus_dir, out_dir, ...) -> dict[split, Path]``
+(and ``download`` where the corpus is public), plus ``add_arguments``/``run`` for
+``asr prep NAME``. Modules are imported only when named.
 """
 
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
-
-from asr._types import PathLike
+from types import ModuleType
 
 PREPARERS = {
+    "librispeech": "data_prep.librispeech",
+    "common_voice": "data_prep.common_voice",
+    "ljspeech": "data_prep.ljspeech",
     "fsdd": "data_prep.fsdd",
+    "folder": "data_prep.folder",
+    "synthetic": "data_prep.synthetic",
+    "sphinx": "data_prep.sphinx",
 }
 
 
-def prepare(corpus: str, corpus_dir: PathLike, out_dir: PathLike) -> dict[str, Path]:
-    """Run the named corpus's ``prepare``; unknown names list the known ones."""
+def preparer(corpus: str) -> ModuleType:
+    """The module for ``corpus``; unknown names list the known ones."""
     if corpus not in PREPARERS:
         raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(sorted(PREPARERS))}")
-    module = importlib.import_module(PREPARERS[corpus])
-    return module.prepare(Path(corpus_dir), Path(out_dir))
+    return importlib.import_module(PREPARERS[corpus])

@@ -1,0 +1,111 @@
+"""What every preparer shares: validated manifest writing, group-safe splits, merging."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from asr.config import TextConfig
+from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.text import Normalizer
+from asr.validate import Limits, ValidationReport, format_rejections, validate
+
+logger = logging.getLogger(__name__)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
+
+
+def write_splits(
+    splits: dict[str, list[Utterance]],
+    out_dir: Path,
+    limits: Limits | None = None,
+    text: TextConfig | None = None,
+) -> dict[str, Path]:
+    """Validate each split, write the kept rows to ``<split>.jsonl`` and the rejected ones,
+    each with its ``reason``, to ``<split>.rejected.jsonl``; log one summary line per split."""
+    limits = limits or Limits()
+    normalizer = Normalizer(text or TextConfig())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, utterances in splits.items():
+        report = validate(utterances, normalizer, limits)
+        paths[name] = write_manifest(report.kept, out_dir / f"{name}.jsonl")
+        _write_rejected(report, out_dir / f"{name}.rejected.jsonl")
+        logger.info("%s", report.summary(f"{out_dir / name}.jsonl"))
+        if report.rejected:
+            logger.warning("rejected rows of %s:\n%s", name, format_rejections(report.rejected))
+    return paths
+
+
+def _write_rejected(report: ValidationReport, path: Path) -> None:
+    if not report.rejected:
+        path.unlink(missing_ok=True)
+        return
+    with path.open("w", encoding="utf-8") as handle:
+        for utt, reason in report.rejected:
+            row = {"id": utt.id, "audio_filepath": str(utt.audio_filepath), "duration": utt.duration,
+                   "text": utt.text, "reason": reason}  # fmt: skip
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def speaker_of(utt: Utterance) -> str:
+    if utt.speaker is None:
+        raise ValueError(f"utterance {utt.id} has no speaker; split by chapter or utterance instead")
+    return utt.speaker
+
+
+def chapter_of(utt: Utterance) -> str:
+    """The id without its last ``-`` field: ``LJ001-0001`` -> ``LJ001``, ``84-1211-0000`` -> ``84-1211``."""
+    return utt.id.rsplit("-", 1)[0]
+
+
+GROUPINGS: dict[str, Callable[[Utterance], str]] = {
+    "speaker": speaker_of,
+    "chapter": chapter_of,
+    "utterance": lambda u: u.id,
+}
+
+
+def split_groups(
+    utterances: Sequence[Utterance],
+    by: str = "speaker",
+    valid_fraction: float = 0.05,
+    test_fraction: float = 0.05,
+    seed: int = 0,
+) -> dict[str, list[Utterance]]:
+    """Train/valid/test with whole groups on one side: no speaker (or chapter) is in two splits.
+
+    Fractions count groups, shuffled with ``seed``; each non-zero fraction gets at least one group.
+    """
+    key = GROUPINGS[by]
+    groups = sorted({key(u) for u in utterances})
+    random.Random(seed).shuffle(groups)
+    n_test = max(1, round(test_fraction * len(groups))) if test_fraction > 0 else 0
+    n_valid = max(1, round(valid_fraction * len(groups))) if valid_fraction > 0 else 0
+    if n_test + n_valid >= len(groups):
+        raise ValueError(f"{len(groups)} {by} groups are too few for the valid and test fractions")
+    side = {g: "test" for g in groups[:n_test]}
+    side.update({g: "valid" for g in groups[n_test : n_test + n_valid]})
+    splits: dict[str, list[Utterance]] = {"train": [], "valid": [], "test": []}
+    for utt in utterances:
+        splits[side.get(key(utt), "train")].append(utt)
+    return splits
+
+
+def merge_manifests(paths: Iterable[Path], out: Path) -> Path:
+    """Concatenate manifests; ids must stay unique across them (a repeat is an error)."""
+    merged: list[Utterance] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        for utt in read_manifest(path):
+            if utt.id in seen:
+                raise ValueError(f"id {utt.id!r} is in both {seen[utt.id]} and {path}")
+            seen[utt.id] = path
+            merged.append(utt)
+    return write_manifest(merged, out)
+
+
+def audio_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
