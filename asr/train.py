@@ -28,15 +28,14 @@ from typing import Any
 
 import torch
 
-from asr.audio import SAMPLE_RATE
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
 from asr.evaluate import ctc_loss, infer
-from asr.features import FeatureExtractor, global_stats, num_frames
+from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
-from asr.model import AcousticModel, count_parameters, output_length
+from asr.model import AcousticModel, count_parameters
 from asr.runtime import (
     log_to_file,
     pick_device,
@@ -46,6 +45,7 @@ from asr.runtime import (
     set_rng_state,
 )
 from asr.text import Normalizer, Vocabulary, unknown_report
+from asr.validate import ctc_infeasible
 
 logger = logging.getLogger(__name__)
 STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
@@ -142,13 +142,9 @@ def _check_texts(
                 chars,
                 ", ".join(list(report)[:5]),
             )
-    infeasible = []
-    for u in train_utts:
-        out = output_length(cfg.model, num_frames(int(u.duration * SAMPLE_RATE), cfg.features))
-        text = normalizer(u.text)
-        needed = len(text) + sum(a == b for a, b in zip(text, text[1:]))
-        if needed > out:
-            infeasible.append(u.id)
+    infeasible = [
+        u.id for u in train_utts if ctc_infeasible(normalizer(u.text), u.duration, cfg.features, cfg.model)
+    ]
     if infeasible:
         logger.warning(
             "%d training utterances have more characters than output frames and teach nothing "

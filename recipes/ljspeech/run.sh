@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# LJ Speech recipe: real speech alone, and real + synthetic voices; held-out chapter LJ002,
+# plus the five LibriVox clips of Debian's pocketsphinx-testdata (an unseen male voice).
+#   bash recipes/ljspeech/run.sh [LJSPEECH_DIR] [--stage N] [--stop-stage N]
+# LJSPEECH_DIR holds metadata.csv and wavs/ (default: ../shared/data/ljspeech beside the
+# repository; `asr prep ljspeech DIR data/lj --download` fetches the full corpus instead).
+# Needs: apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts pocketsphinx-testdata
+set -euo pipefail
+cd "$(dirname "$0")"
+corpus=../../../shared/data/ljspeech
+text=../../../shared/data/text/ljspeech_transcripts.csv
+librivox=/usr/share/pocketsphinx/test/data/librivox
+stage=0; stop_stage=5
+while [ $# -gt 0 ]; do
+  case $1 in
+    --stage) stage=$2; shift 2;;
+    --stop-stage) stop_stage=$2; shift 2;;
+    -*) echo "unknown option $1" >&2; exit 2;;
+    *) corpus=$1; shift;;
+  esac
+done
+log() { echo "$(date '+%F %T') [ljspeech] $*"; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+train() { if [ -f "$2/checkpoints/last.pt" ]; then asr train "$1" --resume; else asr train "$1"; fi; }
+
+if run_stage 0; then
+  log "stage 0: manifests (LJ002 held out) and the LibriVox test clips"
+  asr prep ljspeech "$corpus" data/lj --test-chapters LJ002
+  asr prep sphinx "$librivox" data/librivox
+fi
+if run_stage 1; then
+  log "stage 1: synthetic voices for 600 LJ sentences outside LJ002"
+  asr prep synthetic data/synthetic --text "$text" --max-sentences 600 --exclude LJ002
+  asr manifest merge data/train_real_synthetic.jsonl data/lj/train.jsonl data/synthetic/synthetic.jsonl
+fi
+if run_stage 2; then
+  log "stage 2: train on real speech only"
+  train config.yaml exp/real
+fi
+if run_stage 3; then
+  log "stage 3: train on real + synthetic speech"
+  train config_synthetic.yaml exp/real_synthetic
+fi
+if run_stage 4; then
+  log "stage 4: evaluate both on LJ002 and LibriVox"
+  for exp in real real_synthetic; do
+    for test in lj/test librivox/test; do
+      [ -f "exp/$exp/checkpoints/best.pt" ] || continue
+      echo "$exp on $test: $(asr evaluate -q --model exp/$exp/checkpoints/best.pt --manifest data/$test.jsonl \
+        --out exp/$exp/decode/${test%%/*} --json)"
+    done
+  done
+fi
