@@ -4,18 +4,8 @@
 # CORPUS_DIR receives LibriSpeech/<subset>/ (default: corpus/ in this folder; ~7 GB).
 set -euo pipefail
 cd "$(dirname "$0")"
-corpus=corpus
-stage=0; stop_stage=2
-while [ $# -gt 0 ]; do
-  case $1 in
-    --stage) stage=$2; shift 2;;
-    --stop-stage) stop_stage=$2; shift 2;;
-    -*) echo "unknown option $1" >&2; exit 2;;
-    *) corpus=$1; shift;;
-  esac
-done
-log() { echo "$(date '+%F %T') [librispeech] $*"; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+recipe=librispeech; corpus=corpus; stage=0; stop_stage=2
+. ../common.sh "$@"
 
 if run_stage 0; then
   log "stage 0: download (resumable, SHA-256 checked) and manifests"
@@ -23,7 +13,7 @@ if run_stage 0; then
 fi
 if run_stage 1; then
   log "stage 1: train"
-  if [ -f exp/lstm5x512/checkpoints/last.pt ]; then asr train config.yaml --resume; else asr train config.yaml; fi
+  train config.yaml exp/lstm5x512
 fi
 if run_stage 2; then
   log "stage 2: evaluate"

@@ -7,21 +7,10 @@
 # Needs: apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts pocketsphinx-testdata
 set -euo pipefail
 cd "$(dirname "$0")"
-corpus=../../../shared/data/ljspeech
+recipe=ljspeech; corpus=../../../shared/data/ljspeech; stage=0; stop_stage=4
 text=../../../shared/data/text/ljspeech_transcripts.csv
 librivox=/usr/share/pocketsphinx/test/data/librivox
-stage=0; stop_stage=5
-while [ $# -gt 0 ]; do
-  case $1 in
-    --stage) stage=$2; shift 2;;
-    --stop-stage) stop_stage=$2; shift 2;;
-    -*) echo "unknown option $1" >&2; exit 2;;
-    *) corpus=$1; shift;;
-  esac
-done
-log() { echo "$(date '+%F %T') [ljspeech] $*"; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-train() { if [ -f "$2/checkpoints/last.pt" ]; then asr train "$1" --resume; else asr train "$1"; fi; }
+. ../common.sh "$@"
 
 if run_stage 0; then
   log "stage 0: manifests (LJ002 held out) and the LibriVox test clips"
