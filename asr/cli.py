@@ -9,6 +9,7 @@ asr transcribe FILE... [--model CKPT] [--format txt|json]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -20,7 +21,7 @@ import asr
 import data_prep
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError
-from asr.config import ConfigError
+from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
 from data_prep.download import DownloadError
@@ -66,6 +67,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> DecodeConfig:
+    """The checkpoint's decode settings with the flags given on the command line."""
+    flags = {
+        "method": args.decoder, "beam_size": args.beam_size, "lm": args.lm, "lexicon": args.lexicon,
+        "lm_weight": args.lm_weight, "word_score": args.word_score,
+    }  # fmt: skip
+    if args.lm and args.decoder is None:
+        flags["method"] = "beam"
+    return dataclasses.replace(recognizer.config.decode, **{k: v for k, v in flags.items() if v is not None})
+
+
+def _add_decode_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
+    p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
+    p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
+    p.add_argument("--beam-size", type=int)
+    p.add_argument("--lm-weight", type=float)
+    p.add_argument("--word-score", type=float)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model_path = _model_path(args.model)
     recognizer = asr.load_model(model_path)
@@ -74,6 +95,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         recognizer,
         args.manifest,
         out_dir=out_dir,
+        decode=_decode_config(recognizer, args),
         device=args.device,
         num_workers=args.num_workers,
         show_progress=not args.quiet,
@@ -89,8 +111,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(_model_path(args.model))
     transcripts = asr.transcribe(
-        recognizer, args.files, device=args.device, skip_errors=True, show_progress=not args.quiet
-    )
+        recognizer, args.files, device=args.device, skip_errors=True, show_progress=not args.quiet,
+        decode=_decode_config(recognizer, args),
+    )  # fmt: skip
     failed = [t for t in transcripts if t.error]
     for t in failed:
         logger.error("%s", t.error)
@@ -125,6 +148,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if report.rejected:
         print(format_rejections(report.rejected, limit=args.show))
     return 1 if report.rejected else 0
+
+
+def cmd_lm_build(args: argparse.Namespace) -> int:
+    from asr.lm import build_files
+
+    text_cfg = asr.load_model(args.model).config.text if args.model else None
+    arpa, lexicon = build_files(args.text, args.output, args.order, tuple(args.exclude), text_cfg)
+    print(f"{arpa}\n{lexicon}")
+    return 0
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -165,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=float, default=40.0)
     p.add_argument("--show", type=int, default=20, help="rejected rows to print")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("lm", help="build word n-gram language models")
+    lm_actions = p.add_subparsers(dest="action", required=True)
+    b = lm_actions.add_parser("build", parents=[common], help="text -> Kneser-Ney ARPA + lexicon")
+    b.add_argument("text", type=Path, help="one sentence a line, or id|raw|normalised lines")
+    b.add_argument("-o", "--output", type=Path, required=True, help="ARPA file; the lexicon goes beside it")
+    b.add_argument("--order", type=int, default=3)
+    b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
+    b.add_argument("--model", help="use this checkpoint's text normaliser (default: the standard one)")
+    b.set_defaults(func=cmd_lm_build)
 
     p = sub.add_parser("manifest", help="merge or split manifests")
     actions = p.add_subparsers(dest="action", required=True)
@@ -207,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=0)
+    _add_decode_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
@@ -214,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--format", choices=["txt", "json"], default="txt")
     p.add_argument("--device", default="auto")
+    _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
     return parser
 

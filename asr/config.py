@@ -89,8 +89,16 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    method: Literal["greedy"] = "greedy"
+    """How log-probs become text. Inference flags may change these; nothing else."""
+
+    method: Literal["greedy", "beam"] = "greedy"
     batch_seconds: float = 600.0  # padded audio seconds per inference batch
+    beam_size: int = 50
+    beam_threshold: float = 25.0  # prune hypotheses this far (log) below the best
+    lm: str = ""  # word n-gram LM (ARPA or KenLM binary); "" = lexicon-free, no LM
+    lexicon: str = ""  # word -> spelling; "" = next to the LM (lm.lexicon), else from its words
+    lm_weight: float = 0.5
+    word_score: float = 0.0  # added per emitted word (counters the LM's bias to short outputs)
 
 
 @dataclass(frozen=True)

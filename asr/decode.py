@@ -1,13 +1,26 @@
-"""Decoding: CTC log-probs ``[B, T', V]`` -> one :class:`Hypothesis` per row."""
+"""Decoding: CTC log-probs ``[B, T', V]`` -> one :class:`Hypothesis` per row.
+
+Greedy decoding is built in. Beam search runs in flashlight-text's C++ decoder through
+``torchaudio.models.decoder.ctc_decoder`` (``pip install 'asr[beam]'``), optionally
+constrained to a lexicon and scored with a word n-gram LM (see :mod:`asr.lm`).
+"""
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import torch
 
+from asr.config import DecodeConfig
 from asr.text import Vocabulary
+
+logger = logging.getLogger(__name__)
+WORD_BOUNDARY = "|"  # the space token, renamed for flashlight's lexicon files
 
 
 @dataclass
@@ -51,3 +64,97 @@ def greedy_decode(
         Hypothesis(utt_id, ids, vocab.decode(ids), score)
         for utt_id, ids, score in zip(utt_ids, greedy_ids(log_probs, lengths), scores)
     ]
+
+
+class Decoder(Protocol):
+    def __call__(
+        self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
+    ) -> list[Hypothesis]: ...
+
+
+class GreedyDecoder:
+    def __init__(self, vocab: Vocabulary) -> None:
+        self.vocab = vocab
+
+    def __call__(
+        self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
+    ) -> list[Hypothesis]:
+        return greedy_decode(log_probs, lengths, self.vocab, utt_ids)
+
+
+class BeamDecoder:
+    """CTC prefix beam search (flashlight-text), lexicon-free or with a lexicon and word LM."""
+
+    def __init__(self, vocab: Vocabulary, cfg: DecodeConfig) -> None:
+        try:
+            from torchaudio.models.decoder import ctc_decoder
+        except ImportError as err:
+            raise ImportError("beam search needs flashlight-text: pip install 'asr[beam]'") from err
+        if " " not in vocab.tokens:
+            raise ValueError("beam search needs a vocabulary with the space character")
+        self.vocab = vocab
+        lexicon = None
+        if cfg.lm:
+            lm_path = Path(cfg.lm)
+            if not lm_path.is_file():
+                raise FileNotFoundError(f"language model not found: {lm_path}")
+            lexicon = Path(cfg.lexicon) if cfg.lexicon else lm_path.with_suffix(".lexicon")
+            if not lexicon.is_file():
+                raise FileNotFoundError(
+                    f"lexicon not found: {lexicon} (asr lm build writes one beside the LM)"
+                )
+        tokens = [WORD_BOUNDARY if t == " " else t for t in vocab.tokens]
+        if lexicon is not None:
+            self._lexicon_file = _spellable_lexicon(lexicon, set(tokens))
+            lexicon = Path(self._lexicon_file.name)
+        self.decoder = ctc_decoder(
+            lexicon=str(lexicon) if lexicon else None,
+            tokens=tokens,
+            lm=cfg.lm or None,
+            nbest=1,
+            beam_size=cfg.beam_size,
+            beam_threshold=cfg.beam_threshold,
+            lm_weight=cfg.lm_weight if cfg.lm else 0.0,
+            word_score=cfg.word_score,
+            sil_score=0.0,
+            log_add=False,
+            blank_token=vocab.tokens[0],
+            sil_token=WORD_BOUNDARY,
+            unk_word="<unk>",
+        )
+        self.uses_words = lexicon is not None
+
+    def __call__(
+        self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
+    ) -> list[Hypothesis]:
+        emissions = log_probs.detach().float().cpu().contiguous()
+        results = self.decoder(emissions, lengths.cpu().to(torch.int32))
+        hyps = []
+        for utt_id, nbest in zip(utt_ids, results):
+            if not nbest:
+                hyps.append(Hypothesis(utt_id, [], "", None))
+                continue
+            best = nbest[0]
+            ids = [i for i in best.tokens.tolist() if i != 0]
+            text = " ".join(best.words) if self.uses_words else " ".join(self.vocab.decode(ids).split())
+            hyps.append(Hypothesis(utt_id, ids, text, float(best.score)))
+        return hyps
+
+
+def _spellable_lexicon(path: Path, tokens: set[str]) -> tempfile._TemporaryFileWrapper[str]:
+    """A copy of the lexicon without the words the model cannot spell (flashlight rejects them)."""
+    kept, dropped = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, *spelling = line.split()
+        (kept if spelling and set(spelling) <= tokens else dropped).append(line)
+    if dropped:
+        logger.info("lexicon %s: %d words the model cannot spell are left out, e.g. %s",
+                    path, len(dropped), dropped[0].split()[0])  # fmt: skip
+    handle = tempfile.NamedTemporaryFile("w", suffix=".lexicon", encoding="utf-8")
+    handle.write("\n".join(kept) + "\n")
+    handle.flush()
+    return handle
+
+
+def make_decoder(vocab: Vocabulary, cfg: DecodeConfig) -> Decoder:
+    return BeamDecoder(vocab, cfg) if cfg.method == "beam" else GreedyDecoder(vocab)

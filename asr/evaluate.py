@@ -19,12 +19,11 @@ from asr._types import PathLike
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
-from asr.decode import Hypothesis, greedy_decode
+from asr.decode import Decoder, Hypothesis, make_decoder
 from asr.manifest import read_manifest
 from asr.metrics import ErrorReport, score
 from asr.model import AcousticModel
 from asr.runtime import pick_device, progress
-from asr.text import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +45,12 @@ def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch
 def infer(
     model: AcousticModel,
     batches: Iterable[Batch],
-    vocab: Vocabulary,
+    decoder: Decoder,
     device: torch.device,
     with_loss: bool = False,
     show_progress: bool = False,
 ) -> tuple[list[Hypothesis], float | None]:
-    """Greedy hypotheses for every batch, plus the mean CTC loss when asked."""
+    """Hypotheses for every batch, plus the mean CTC loss when asked."""
     was_training = model.training
     model.eval()
     hyps: list[Hypothesis] = []
@@ -60,7 +59,7 @@ def infer(
         for batch in progress(batches, show_progress, desc="decode", unit="batch"):
             batch = batch.to(device)
             out = model(batch.features, batch.feature_lengths)
-            hyps.extend(greedy_decode(out.log_probs, out.output_lengths, vocab, batch.utt_ids))
+            hyps.extend(decoder(out.log_probs, out.output_lengths, batch.utt_ids))
             if with_loss:
                 loss_sum += float(ctc_loss(out.log_probs, out.output_lengths, batch)) * len(batch.utt_ids)
                 loss_count += len(batch.utt_ids)
@@ -88,7 +87,8 @@ def evaluate(
     dataset = AsrDataset(utterances, recognizer.extractor)
     sampler = DurationBucketSampler([u.duration for u in utterances], decode.batch_seconds, shuffle=False)
     loader = make_loader(dataset, sampler, num_workers)
-    hyps, _ = infer(recognizer.model, loader, recognizer.vocab, torch_device, False, show_progress)
+    decoder = make_decoder(recognizer.vocab, decode)
+    hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress)
     report = score(
         {u.id: u.text for u in utterances}, {h.utt_id: h.text for h in hyps}, recognizer.normalizer
     )

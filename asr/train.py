@@ -31,6 +31,7 @@ import torch
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
+from asr.decode import GreedyDecoder
 from asr.evaluate import ctc_loss, infer
 from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
@@ -354,7 +355,7 @@ def _train(
                 stopped = _train_epoch(run, train_loader, sampler, log, sigterm, show_progress, last_path)
                 if stopped:
                     break
-                hyps, valid_loss = infer(model, valid_loader, vocab, device, with_loss=True)
+                hyps, valid_loss = infer(model, valid_loader, GreedyDecoder(vocab), device, with_loss=True)
                 refs = {u.id: u.text for u in valid_utts}
                 report = score(refs, {h.utt_id: h.text for h in hyps}, normalizer)
                 logger.info("epoch %d validation: loss %.3f, %s", state.epoch + 1, valid_loss or 0, report)

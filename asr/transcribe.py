@@ -17,8 +17,9 @@ import torch
 from asr._types import PathLike
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.checkpoint import Recognizer, load_model
+from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
-from asr.decode import greedy_decode
+from asr.decode import make_decoder
 from asr.runtime import pick_device, progress
 
 AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
@@ -52,6 +53,7 @@ def transcribe(
     batch_seconds: float | None = None,
     skip_errors: bool = False,
     show_progress: bool = False,
+    decode: DecodeConfig | None = None,
 ) -> list[Transcript]:
     """Transcribe files (any format soundfile reads) or 16 kHz mono waveforms.
 
@@ -60,6 +62,7 @@ def transcribe(
         audio: one input or a sequence of them.
         batch_seconds: padded audio seconds per batch (default: the model's decode config).
         skip_errors: record unreadable inputs in ``Transcript.error`` instead of raising.
+        decode: greedy or beam search options (default: the model's decode config).
 
     Raises:
         AudioError: an input cannot be read (unless ``skip_errors``).
@@ -68,7 +71,9 @@ def transcribe(
     items = [audio] if isinstance(audio, (str, os.PathLike, torch.Tensor)) else list(audio)
     torch_device = pick_device(device)
     recognizer.to(torch_device)
-    cap = batch_seconds or recognizer.config.decode.batch_seconds
+    decode = decode or recognizer.config.decode
+    cap = batch_seconds or decode.batch_seconds
+    decoder = make_decoder(recognizer.vocab, decode)
 
     results: list[Transcript | None] = [None] * len(items)
     durations: list[float] = []
@@ -105,7 +110,7 @@ def transcribe(
         batch = collate(examples).to(torch_device)
         with torch.no_grad():
             out = recognizer.model(batch.features, batch.feature_lengths)
-        for hyp in greedy_decode(out.log_probs, out.output_lengths, recognizer.vocab, batch.utt_ids):
+        for hyp in decoder(out.log_probs, out.output_lengths, batch.utt_ids):
             i = int(hyp.utt_id)
             results[i] = Transcript(_describe(items[i], i), hyp.text, durations[position[i]])
     return [r for r in results if r is not None]

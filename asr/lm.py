@@ -1,0 +1,189 @@
+"""Word n-gram language models: sentences -> interpolated modified Kneser-Ney -> ARPA file.
+
+KenLM's ``lmplz`` does this best, but it builds from C++ source with Boost and
+cannot be pip-installed; no maintained Python package writes Kneser-Ney ARPA files.
+So this module implements the textbook estimator (Chen & Goodman 1998, as lmplz
+does: continuation counts for lower orders, three discounts per order, interpolation
+down to a uniform distribution) for corpora of up to a few million words. The ARPA
+output loads in KenLM and flashlight-text (see :mod:`asr.decode`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr.config import TextConfig
+from asr.text import Normalizer
+
+logger = logging.getLogger(__name__)
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+Ngram = tuple[str, ...]
+
+
+@dataclass
+class NgramModel:
+    """``prob[n][ngram]`` and ``backoff[n][context]`` as log10 values, as an ARPA file stores them."""
+
+    order: int
+    prob: list[dict[Ngram, float]]  # index n-1 holds the n-grams
+    backoff: list[dict[Ngram, float]]
+
+    def logprob(self, word: str, context: Ngram) -> float:
+        """log10 p(word | context), backing off as an ARPA reader does."""
+        context = context[-(self.order - 1) :] if self.order > 1 else ()
+        penalty = 0.0
+        while True:
+            ngram = (*context, word)
+            found = self.prob[len(ngram) - 1].get(ngram)
+            if found is not None:
+                return penalty + found
+            if not context:
+                return penalty + self.prob[0][(UNK,)]
+            penalty += self.backoff[len(context) - 1].get(context, 0.0)
+            context = context[1:]
+
+
+def _discounts(counts: Counter[Ngram], order: int) -> tuple[float, float, float]:
+    """Modified Kneser-Ney discounts D1, D2, D3+ from counts of counts; fixed fallbacks
+    where the corpus is too small for the estimate to be valid."""
+    n = Counter(c for c in counts.values() if c <= 4)
+    n1, n2, n3, n4 = (n.get(k, 0) for k in (1, 2, 3, 4))
+    if min(n1, n2, n3, n4) > 0:
+        y = n1 / (n1 + 2 * n2)
+        d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
+        if all(0 < di < k + 1 for k, di in enumerate(d)):
+            return d
+    logger.warning("order %d: too little data for Kneser-Ney discount estimates; using 0.5/1.0/1.5", order)
+    return (0.5, 1.0, 1.5)
+
+
+def build(sentences: Iterable[list[str]], order: int = 3) -> NgramModel:
+    """Estimate an interpolated modified Kneser-Ney model from tokenised sentences."""
+    if order < 1:
+        raise ValueError("order must be at least 1")
+    raw: list[Counter[Ngram]] = [Counter() for _ in range(order)]
+    vocab: set[str] = set()
+    for words in sentences:
+        if not words:
+            continue
+        vocab.update(words)
+        tokens = (BOS, *words, EOS)
+        for n in range(1, order + 1):
+            for i in range(len(tokens) - n + 1):
+                raw[n - 1][tokens[i : i + n]] += 1
+    if not vocab:
+        raise ValueError("no words to build a language model from")
+
+    # Adjusted counts: raw for the highest order and for n-grams starting with <s>;
+    # otherwise the number of distinct words seen to the left (continuation counts).
+    adjusted: list[Counter[Ngram]] = [Counter() for _ in range(order)]
+    adjusted[order - 1] = raw[order - 1]
+    for n in range(order - 1, 0, -1):
+        left = Counter(g[1:] for g in raw[n])
+        adjusted[n - 1] = Counter({g: (c if g[0] == BOS else left[g]) for g, c in raw[n - 1].items()})
+
+    predicted = sorted(vocab | {EOS, UNK})  # <s> is never predicted
+    prob: list[dict[Ngram, float]] = [{} for _ in range(order)]
+    backoff: list[dict[Ngram, float]] = [{} for _ in range(order)]
+    lower: dict[Ngram, float] = {}  # linear probabilities of the order below, by n-gram
+    for n in range(1, order + 1):
+        counts = adjusted[n - 1]
+        d1, d2, d3 = _discounts(Counter({g: c for g, c in counts.items() if g != (BOS,)}), n)
+        by_context: dict[Ngram, list[tuple[str, int]]] = defaultdict(list)
+        for g, c in counts.items():
+            if g[-1] != BOS:
+                by_context[g[:-1]].append((g[-1], c))
+        gamma: dict[Ngram, float] = {}
+        current: dict[Ngram, float] = {}
+        for context, followers in by_context.items():
+            total = sum(c for _, c in followers)
+            kinds = Counter(min(c, 3) for _, c in followers)
+            gamma[context] = (d1 * kinds[1] + d2 * kinds[2] + d3 * kinds[3]) / total
+            for w, c in followers:
+                discounted = max(c - (d1, d2, d3)[min(c, 3) - 1], 0.0) / total
+                current[(*context, w)] = discounted + gamma[context] * _lower_prob(
+                    lower, context, w, predicted
+                )
+        if n == 1:
+            for w in predicted:  # words never seen (only <unk>) get the interpolated mass alone
+                current.setdefault((w,), gamma[()] / len(predicted))
+        for g, p in current.items():
+            prob[n - 1][g] = math.log10(p)
+        if n > 1:
+            for context, g in gamma.items():
+                backoff[n - 2][context] = math.log10(g) if g > 0 else -99.0
+        lower = current
+    prob[0][(BOS,)] = -99.0  # present so that <s> can be a context, never predicted
+    return NgramModel(order, prob, backoff)
+
+
+def _lower_prob(lower: dict[Ngram, float], context: Ngram, word: str, predicted: list[str]) -> float:
+    """p_lower(word | context[1:]); the order-0 model is uniform over the predicted words."""
+    if not context:
+        return 1.0 / len(predicted)
+    return lower[(*context[1:], word)]
+
+
+def write_arpa(model: NgramModel, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("\n\\data\\\n")
+        for n in range(1, model.order + 1):
+            out.write(f"ngram {n}={len(model.prob[n - 1])}\n")
+        for n in range(1, model.order + 1):
+            out.write(f"\n\\{n}-grams:\n")
+            backoffs = model.backoff[n - 1] if n < model.order else {}
+            for g in sorted(model.prob[n - 1]):
+                line = f"{model.prob[n - 1][g]:.6f}\t{' '.join(g)}"
+                if n < model.order:
+                    line += f"\t{backoffs.get(g, 0.0):.6f}"
+                out.write(line + "\n")
+        out.write("\n\\end\\\n")
+    return path
+
+
+def write_lexicon(model: NgramModel, path: Path) -> Path:
+    """One line per LM word: the word, then its characters, then the word boundary ``|``."""
+    words = sorted(g[0] for g in model.prob[0] if g[0] not in (BOS, EOS, UNK))
+    path = Path(path)
+    path.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words), encoding="utf-8")
+    return path
+
+
+def read_corpus(path: Path, normalizer: Normalizer, exclude: tuple[str, ...] = ()) -> list[list[str]]:
+    """Normalised, tokenised sentences from one sentence a line, or ``id|raw|normalised``
+    lines (the last field is used; ids starting with an ``exclude`` prefix are skipped,
+    e.g. held-out test chapters)."""
+    sentences = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if "|" in line:
+            fields = line.split("|")
+            if exclude and fields[0].startswith(exclude):
+                continue
+            line = fields[-1]
+        words = normalizer(line).split()
+        if words:
+            sentences.append(words)
+    return sentences
+
+
+def build_files(
+    text: Path, out: Path, order: int = 3, exclude: tuple[str, ...] = (), text_cfg: TextConfig | None = None
+) -> tuple[Path, Path]:
+    """``text`` -> ``out`` (ARPA) and ``out`` with suffix ``.lexicon``; the normaliser must match
+    the acoustic model's (the default TextConfig unless given)."""
+    sentences = read_corpus(text, Normalizer(text_cfg or TextConfig()), exclude)
+    model = build(sentences, order)
+    arpa = write_arpa(model, out)
+    lexicon = write_lexicon(model, Path(out).with_suffix(".lexicon"))
+    logger.info(
+        "%s: %d sentences, %s n-grams", arpa, len(sentences), "/".join(str(len(p)) for p in model.prob)
+    )
+    return arpa, lexicon

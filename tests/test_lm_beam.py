@@ -1,0 +1,111 @@
+"""Kneser-Ney LM checked by hand and against KenLM; beam search with and without it."""
+
+import math
+
+import pytest
+import torch
+
+from asr.config import DecodeConfig
+from asr.decode import BeamDecoder, greedy_decode
+from asr.lm import BOS, EOS, UNK, build, write_arpa, write_lexicon
+from asr.text import Vocabulary
+
+CORPUS = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog",
+                               "the cat ate", "on the mat the cat sat"]] * 3  # fmt: skip
+
+
+def test_unigram_probabilities_by_hand():
+    # counts a:2 b:1 </s>:2 over 5; discounts fall back to 0.5/1/1.5 on so little data;
+    # gamma = (0.5 * 1 + 1.0 * 2) / 5 = 0.5, spread uniformly over {a, b, </s>, <unk>}.
+    model = build([["a", "b"], ["a"]], order=1)
+    expected = {"a": 1 / 5 + 0.125, "b": 0.5 / 5 + 0.125, EOS: 1 / 5 + 0.125, UNK: 0.125}
+    for word, p in expected.items():
+        assert 10 ** model.logprob(word, ()) == pytest.approx(p)
+    assert model.prob[0][(BOS,)] == -99.0
+
+
+@pytest.mark.parametrize(
+    "context", [(), (BOS,), ("the",), ("the", "cat"), (BOS, "the"), ("zzz", "the"), ("cat", "zzz")]
+)
+def test_distributions_sum_to_one(context):
+    model = build(CORPUS, order=3)
+    vocab = {w for s in CORPUS for w in s} | {EOS, UNK}
+    assert sum(10 ** model.logprob(w, context) for w in vocab) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_seen_continuations_beat_unseen():
+    model = build(CORPUS, order=3)
+    assert model.logprob("sat", ("the", "cat")) > model.logprob("log", ("the", "cat"))
+    assert model.logprob("cat", ("the",)) > model.logprob("and", ("the",))
+
+
+def test_kenlm_reads_our_arpa_identically(tmp_path):
+    kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+
+    model = build(CORPUS, order=3)
+    arpa = write_arpa(model, tmp_path / "lm.arpa")
+    words = create_word_dict(load_words(str(write_lexicon(model, tmp_path / "lm.lexicon"))))
+    lm = kenlm.KenLM(str(arpa), words)
+    state, context = lm.start(False), (BOS,)
+    for word in ["the", "cat", "sat", "on", "the", "log"]:
+        state, score = lm.score(state, words.get_index(word))
+        assert score == pytest.approx(model.logprob(word, context), abs=1e-4)
+        context = (*context, word)
+
+
+def peaked(vocab, text, frames_per_char=2, confusion=None):
+    """Log-probs spelling ``text`` (blank between characters); ``confusion`` maps a position
+    to a {char: prob} mix for that character's frames."""
+    rows = []
+    for i, ch in enumerate(text):
+        dist = confusion.get(i, {ch: 0.9}) if confusion else {ch: 0.9}
+        for _ in range(frames_per_char):
+            row = torch.full((len(vocab),), 0.01)
+            for c, p in dist.items():
+                row[vocab.tokens.index(c)] = p
+            rows.append(row / row.sum())
+        blank = torch.full((len(vocab),), 0.01)
+        blank[0] = 0.9
+        rows.append(blank / blank.sum())
+    return torch.log(torch.stack(rows))[None]
+
+
+@pytest.fixture
+def vocab():
+    return Vocabulary.build(["the cat sat on a mat hdog"])
+
+
+def test_beam_without_lm_equals_greedy_on_peaked_input(vocab):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    lp = peaked(vocab, "the cat sat")
+    lengths = torch.tensor([lp.shape[1]])
+    beam = BeamDecoder(vocab, DecodeConfig(method="beam", beam_size=8))
+    (b,) = beam(lp, lengths, ["u"])
+    (g,) = greedy_decode(lp, lengths, vocab, ["u"])
+    assert b.text == g.text == "the cat sat"
+
+
+def test_lm_fixes_an_ambiguous_word(vocab, tmp_path):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    model = build(CORPUS + [["the", "hat"]], order=2)
+    arpa = write_arpa(model, tmp_path / "lm.arpa")
+    write_lexicon(model, tmp_path / "lm.lexicon")
+    # The acoustics lean to "hat" (0.5 vs 0.4), the LM knows "the cat sat" well.
+    lp = peaked(vocab, "the cat sat", confusion={4: {"h": 0.5, "c": 0.4}})
+    lengths = torch.tensor([lp.shape[1]])
+    assert greedy_decode(lp, lengths, vocab, ["u"])[0].text == "the hat sat"
+    cfg = DecodeConfig(method="beam", lm=str(arpa), lm_weight=2.0, beam_size=20)
+    assert BeamDecoder(vocab, cfg)(lp, lengths, ["u"])[0].text == "the cat sat"
+    weightless = DecodeConfig(method="beam", lm=str(arpa), lm_weight=0.0, beam_size=20)
+    assert BeamDecoder(vocab, weightless)(lp, lengths, ["u"])[0].text == "the hat sat"
+
+
+def test_missing_lm_or_lexicon(vocab, tmp_path):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    with pytest.raises(FileNotFoundError, match="language model not found"):
+        BeamDecoder(vocab, DecodeConfig(method="beam", lm=str(tmp_path / "none.arpa")))
+    (tmp_path / "x.arpa").write_text("")
+    with pytest.raises(FileNotFoundError, match="lexicon not found"):
+        BeamDecoder(vocab, DecodeConfig(method="beam", lm=str(tmp_path / "x.arpa")))
+    assert math.isfinite(build(CORPUS, 2).logprob("unseen", ("the",)))
