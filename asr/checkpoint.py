@@ -41,6 +41,11 @@ class Recognizer:
     normalizer: Normalizer
 
     @property
+    def frame_seconds(self) -> float:
+        """Seconds between the model's output frames (feature hop x time stride)."""
+        return self.config.features.hop_ms / 1000 * self.config.model.time_stride
+
+    @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 

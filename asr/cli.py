@@ -14,7 +14,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import asr
@@ -24,6 +23,7 @@ from asr.checkpoint import CheckpointError
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
+from asr.writers import WRITERS
 from data_prep.download import DownloadError
 from data_prep.synthetic import SynthesisError
 
@@ -118,12 +118,26 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     for t in failed:
         logger.error("%s", t.error)
     ok = [t for t in transcripts if not t.error]
-    if args.format == "json":
+    write = WRITERS[args.format]
+    if args.output_dir:
+        out_dir = Path(args.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        used: set[str] = set()
         for t in ok:
-            print(json.dumps(asdict(t), ensure_ascii=False))
-    else:
+            stem = Path(t.source).stem
+            name = stem if stem not in used else f"{stem}-{len(used)}"
+            used.add(name)
+            path = out_dir / f"{name}.{args.format}"
+            path.write_text(write(t), encoding="utf-8")
+            print(path)
+    elif args.format == "txt":
         for t in ok:
             print(f"{t.source}\t{t.text}" if len(args.files) > 1 else t.text)
+    elif args.format in ("srt", "vtt") and len(args.files) > 1:
+        raise ValueError(f"--format {args.format} with several files needs --output-dir")
+    else:
+        for t in ok:
+            sys.stdout.write(write(t))
     if failed:
         logger.error("%d of %d files could not be transcribed", len(failed), len(transcripts))
     return 1 if failed else 0
@@ -255,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
-    p.add_argument("--format", choices=["txt", "json"], default="txt")
+    p.add_argument("--format", choices=sorted(WRITERS), default="txt")
+    p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")
     p.add_argument("--device", default="auto")
     _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)

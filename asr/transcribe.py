@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 import torch
 
 from asr._types import PathLike
+from asr.align import Word, word_times
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.checkpoint import Recognizer, load_model
 from asr.config import DecodeConfig
@@ -32,6 +33,7 @@ class Transcript:
     text: str
     duration: float  # seconds of audio
     error: str | None = None  # set (and text empty) when the input could not be read
+    words: list[Word] = field(default_factory=list)  # with start/end seconds and confidence
 
 
 def _describe(item: AudioInput, index: int) -> str:
@@ -110,15 +112,12 @@ def transcribe(
         batch = collate(examples).to(torch_device)
         with torch.no_grad():
             out = recognizer.model(batch.features, batch.feature_lengths)
-        for hyp in decoder(out.log_probs, out.output_lengths, batch.utt_ids):
+        frame_seconds = recognizer.frame_seconds
+        hyps = decoder(out.log_probs, out.output_lengths, batch.utt_ids)
+        for row, (hyp, length) in enumerate(zip(hyps, out.output_lengths.tolist())):
             i = int(hyp.utt_id)
-            results[i] = Transcript(_describe(items[i], i), hyp.text, durations[position[i]])
+            seconds = durations[position[i]]
+            lp = out.log_probs[row, :length]
+            words = word_times(lp, hyp.token_ids, recognizer.vocab, frame_seconds, seconds)
+            results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=words)
     return [r for r in results if r is not None]
-
-
-def format_transcripts(transcripts: Sequence[Transcript], with_source: bool) -> str:
-    """Plain text, a line per input: ``text``, or ``source<TAB>text`` for several inputs."""
-    lines = []
-    for t in transcripts:
-        lines.append(f"{t.source}\t{t.text}" if with_source else t.text)
-    return "\n".join(lines)

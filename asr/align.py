@@ -1,0 +1,59 @@
+"""Word timing: log-probs ``[T', V]`` + a hypothesis' token ids -> :class:`Word` spans.
+
+The hypothesis is force-aligned to the frames it came from
+(``torchaudio.functional.forced_align``), so greedy and beam hypotheses get times the
+same way. A word's confidence is the mean posterior of its characters' frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchaudio.functional as AF
+
+from asr.text import Vocabulary
+
+
+@dataclass
+class Word:
+    word: str
+    start: float  # seconds from the start of the audio
+    end: float
+    confidence: float  # 0..1
+
+
+def word_times(
+    log_probs: torch.Tensor,
+    token_ids: list[int],
+    vocab: Vocabulary,
+    frame_seconds: float,
+    duration: float = float("inf"),
+) -> list[Word]:
+    """Words of ``token_ids`` with start/end times; ``log_probs`` is one utterance's ``[T', V]``
+    (valid frames only). Times are clipped to ``duration`` (centred frames overhang the end).
+    An empty or unalignable hypothesis gives no words."""
+    if not token_ids or len(token_ids) > log_probs.shape[0]:
+        return []
+    targets = torch.tensor([token_ids], dtype=torch.int32)
+    try:
+        path, scores = AF.forced_align(log_probs[None].float().cpu(), targets, blank=0)
+    except RuntimeError:  # too few frames for the repeats this path needs
+        return []
+    spans = AF.merge_tokens(path[0], scores[0].exp(), blank=0)
+    words: list[Word] = []
+    current: list = []
+    for span in [*spans, None]:
+        if span is None or vocab.tokens[span.token] == " ":
+            if current:
+                text = "".join(vocab.tokens[s.token] for s in current)
+                confidence = sum(s.score * (s.end - s.start) for s in current) / sum(
+                    s.end - s.start for s in current
+                )
+                start = min(current[0].start * frame_seconds, duration)
+                end = min(current[-1].end * frame_seconds, duration)
+                words.append(Word(text, start, end, round(float(confidence), 4)))
+            current = []
+        else:
+            current.append(span)
+    return words
