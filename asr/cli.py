@@ -72,6 +72,7 @@ def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> Deco
     flags = {
         "method": args.decoder, "beam_size": args.beam_size, "lm": args.lm, "lexicon": args.lexicon,
         "lm_weight": args.lm_weight, "word_score": args.word_score,
+        "hotwords": " ".join(args.hotwords) if args.hotwords else None,
     }  # fmt: skip
     if args.lm and args.decoder is None:
         flags["method"] = "beam"
@@ -85,6 +86,7 @@ def _add_decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-size", type=int)
     p.add_argument("--lm-weight", type=float)
     p.add_argument("--word-score", type=float)
+    p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -173,6 +175,24 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm_tune(args: argparse.Namespace) -> int:
+    from asr.tune import cache_log_probs, tune
+
+    if not args.lm:
+        raise ValueError("asr lm tune needs --lm")
+    recognizer = asr.load_model(_model_path(args.model))
+    decode = dataclasses.replace(_decode_config(recognizer, args), method="beam")
+    refs, cached = cache_log_probs(recognizer, args.manifest, args.device)
+    rows = tune(recognizer, refs, cached, decode, args.lm_weights, args.word_scores, not args.quiet)
+    print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
+    for r in sorted(rows, key=lambda r: (r.lm_weight, r.word_score)):
+        print(f"{r.lm_weight:9.2f} {r.word_score:10.2f} {100 * r.wer:7.2f} {100 * r.cer:7.2f}")
+    best = rows[0]
+    print(f"best: --lm-weight {best.lm_weight:g} --word-score {best.word_score:g} "
+          f"(WER {100 * best.wer:.2f}%, CER {100 * best.cer:.2f}%)")  # fmt: skip
+    return 0
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from data_prep.common import merge_manifests, split_groups
 
@@ -221,6 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
     b.add_argument("--model", help="use this checkpoint's text normaliser (default: the standard one)")
     b.set_defaults(func=cmd_lm_build)
+    t = lm_actions.add_parser(
+        "tune", parents=[common], help="grid-search LM weight and word score on a dev set"
+    )
+    t.add_argument("--model", help="checkpoint (default: the bundled model)")
+    t.add_argument("--manifest", required=True, help="dev manifest (not the test set)")
+    t.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
+    t.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0])
+    t.add_argument("--device", default="auto")
+    _add_decode_flags(t)
+    t.set_defaults(func=cmd_lm_tune, decoder="beam")
 
     p = sub.add_parser("manifest", help="merge or split manifests")
     actions = p.add_subparsers(dest="action", required=True)

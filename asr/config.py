@@ -99,6 +99,7 @@ class DecodeConfig:
     lexicon: str = ""  # word -> spelling; "" = next to the LM (lm.lexicon), else from its words
     lm_weight: float = 0.5
     word_score: float = 0.0  # added per emitted word (counters the LM's bias to short outputs)
+    hotwords: str = ""  # "word[:boost] ..." boosted during LM beam search (boost in log10 LM units)
 
 
 @dataclass(frozen=True)

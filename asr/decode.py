@@ -90,7 +90,7 @@ class BeamDecoder:
             from torchaudio.models.decoder import ctc_decoder
         except ImportError as err:
             raise ImportError("beam search needs flashlight-text: pip install 'asr[beam]'") from err
-        if " " not in vocab.tokens:
+        if vocab.tokens[1:2] != [" "]:
             raise ValueError("beam search needs a vocabulary with the space character")
         self.vocab = vocab
         lexicon = None
@@ -104,13 +104,19 @@ class BeamDecoder:
                     f"lexicon not found: {lexicon} (asr lm build writes one beside the LM)"
                 )
         tokens = [WORD_BOUNDARY if t == " " else t for t in vocab.tokens]
+        hotwords = parse_hotwords(cfg.hotwords)
+        if hotwords and lexicon is None:
+            raise ValueError("hotwords need an LM and its lexicon (--lm)")
+        lm: object = cfg.lm or None
         if lexicon is not None:
-            self._lexicon_file = _spellable_lexicon(lexicon, set(tokens))
+            self._lexicon_file = _spellable_lexicon(lexicon, set(tokens), list(hotwords))
             lexicon = Path(self._lexicon_file.name)
+            if hotwords:
+                lm = _hotword_lm(cfg.lm, lexicon, hotwords)
         self.decoder = ctc_decoder(
             lexicon=str(lexicon) if lexicon else None,
             tokens=tokens,
-            lm=cfg.lm or None,
+            lm=lm,
             nbest=1,
             beam_size=cfg.beam_size,
             beam_threshold=cfg.beam_threshold,
@@ -127,8 +133,8 @@ class BeamDecoder:
     def __call__(
         self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
     ) -> list[Hypothesis]:
-        emissions = log_probs.detach().float().cpu().contiguous()
-        results = self.decoder(emissions, lengths.cpu().to(torch.int32))
+        emissions, lengths = _close_last_word(log_probs.detach().float().cpu(), lengths.cpu())
+        results = self.decoder(emissions, lengths.to(torch.int32))
         hyps = []
         for utt_id, nbest in zip(utt_ids, results):
             if not nbest:
@@ -136,15 +142,76 @@ class BeamDecoder:
                 continue
             best = nbest[0]
             ids = [i for i in best.tokens.tolist() if i != 0]
+            while ids and ids[-1] == 1:  # the boundary frame added by _close_last_word
+                ids.pop()
+            while ids and ids[0] == 1:
+                ids.pop(0)
             text = " ".join(best.words) if self.uses_words else " ".join(self.vocab.decode(ids).split())
             hyps.append(Hypothesis(utt_id, ids, text, float(best.score)))
         return hyps
 
 
-def _spellable_lexicon(path: Path, tokens: set[str]) -> tempfile._TemporaryFileWrapper[str]:
-    """A copy of the lexicon without the words the model cannot spell (flashlight rejects them)."""
+def _close_last_word(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append one certain word-boundary frame after each row's last frame. Lexicon words end
+    in the boundary token, as in flashlight's recipes, but these models emit a space only
+    between words, so without it the last word of an utterance would never complete."""
+    b, t, v = log_probs.shape
+    out = torch.full((b, t + 1, v), -1e4)
+    out[:, :t] = log_probs
+    rows = torch.arange(b)
+    out[rows, lengths] = -1e4
+    out[rows, lengths, 1] = 0.0  # id 1 is the space: the vocabulary sorts " " first after <blank>
+    return out.contiguous(), lengths + 1
+
+
+def parse_hotwords(spec: str, default_boost: float = 2.0) -> dict[str, float]:
+    """``"kubernetes:3 onnx"`` -> ``{"kubernetes": 3.0, "onnx": 2.0}``."""
+    boosts = {}
+    for item in spec.split():
+        word, _, boost = item.partition(":")
+        try:
+            boosts[word.lower()] = float(boost) if boost else default_boost
+        except ValueError:
+            raise ValueError(f"hotword {item!r}: expected WORD or WORD:BOOST") from None
+    return boosts
+
+
+def _hotword_lm(lm_path: str, lexicon: Path, boosts: dict[str, float]) -> object:
+    """The KenLM model with ``boosts`` added to its score of each hotword (a Python LM, so a
+    little slower than the plain C++ one)."""
+    from flashlight.lib.text.decoder.kenlm import KenLM
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+    from torchaudio.models.decoder import CTCDecoderLM
+
+    # The same word dictionary ctc_decoder builds from the same lexicon file.
+    words = create_word_dict(load_words(str(lexicon)))
+    base = KenLM(lm_path, words)
+    by_index = {words.get_index(w): b for w, b in boosts.items()}
+
+    class HotwordLM(CTCDecoderLM):
+        def start(self, start_with_nothing: bool):  # type: ignore[no-untyped-def]
+            return base.start(start_with_nothing)
+
+        def score(self, state, usr_token_idx: int):  # type: ignore[no-untyped-def]
+            state, value = base.score(state, usr_token_idx)
+            return state, value + by_index.get(usr_token_idx, 0.0)
+
+        def finish(self, state):  # type: ignore[no-untyped-def]
+            return base.finish(state)
+
+    return HotwordLM()
+
+
+def _spellable_lexicon(
+    path: Path, tokens: set[str], extra_words: Sequence[str] = ()
+) -> tempfile._TemporaryFileWrapper[str]:
+    """A copy of the lexicon without the words the model cannot spell (flashlight rejects them),
+    plus ``extra_words`` (hotwords) spelled out if missing."""
     kept, dropped = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = path.read_text(encoding="utf-8").splitlines()
+    known = {line.split()[0] for line in lines if line.strip()}
+    lines += [f"{w} {' '.join(w)} {WORD_BOUNDARY}" for w in extra_words if w not in known]
+    for line in lines:
         word, *spelling = line.split()
         (kept if spelling and set(spelling) <= tokens else dropped).append(line)
     if dropped:

@@ -150,7 +150,8 @@ def write_arpa(model: NgramModel, path: Path) -> Path:
 
 
 def write_lexicon(model: NgramModel, path: Path) -> Path:
-    """One line per LM word: the word, then its characters, then the word boundary ``|``."""
+    """One line per LM word: the word, its characters, then the word boundary ``|`` (the
+    space token; :class:`asr.decode.BeamDecoder` adds one after the last word)."""
     words = sorted(g[0] for g in model.prob[0] if g[0] not in (BOS, EOS, UNK))
     path = Path(path)
     path.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words), encoding="utf-8")

@@ -1,5 +1,6 @@
 """Kneser-Ney LM checked by hand and against KenLM; beam search with and without it."""
 
+import dataclasses
 import math
 
 import pytest
@@ -109,3 +110,38 @@ def test_missing_lm_or_lexicon(vocab, tmp_path):
     with pytest.raises(FileNotFoundError, match="lexicon not found"):
         BeamDecoder(vocab, DecodeConfig(method="beam", lm=str(tmp_path / "x.arpa")))
     assert math.isfinite(build(CORPUS, 2).logprob("unseen", ("the",)))
+
+
+def test_hotword_changes_an_ambiguous_decode(vocab, tmp_path):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    model = build(CORPUS + [["the", "hat"], ["the", "cat"]], order=2)
+    arpa = write_arpa(model, tmp_path / "lm.arpa")
+    write_lexicon(model, tmp_path / "lm.lexicon")
+    # Acoustics lean to "cat" a little, and the LM prefers it too.
+    lp = peaked(vocab, "the cat sat", confusion={4: {"c": 0.5, "h": 0.4}})
+    lengths = torch.tensor([lp.shape[1]])
+    plain = DecodeConfig(method="beam", lm=str(arpa), lm_weight=1.0, beam_size=20)
+    assert BeamDecoder(vocab, plain)(lp, lengths, ["u"])[0].text == "the cat sat"
+    boosted = dataclasses.replace(plain, hotwords="hat:4")
+    assert BeamDecoder(vocab, boosted)(lp, lengths, ["u"])[0].text == "the hat sat"
+    with pytest.raises(ValueError, match="need an LM"):
+        BeamDecoder(vocab, DecodeConfig(method="beam", hotwords="hat"))
+
+
+@pytest.mark.slow
+def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
+    pytest.importorskip("flashlight.lib.text.decoder")
+    from asr.checkpoint import load_model
+    from asr.lm import build_files
+    from asr.tune import cache_log_probs, tune
+    from conftest import TINY_TEXTS
+
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(TINY_TEXTS) + "\n")
+    arpa, _ = build_files(text, tmp_path / "lm.arpa", order=2)
+    rec = load_model(trained_checkpoint)
+    refs, cached = cache_log_probs(rec, tone_manifest, device="cpu")
+    assert len(cached) == len(TINY_TEXTS) and all(lp.shape[1] == len(rec.vocab) for _, lp in cached)
+    rows = tune(rec, refs, cached, DecodeConfig(lm=str(arpa)), [0.0, 1.0], [0.0, 1.0])
+    assert len(rows) == 4 and rows[0].wer == min(r.wer for r in rows)
+    assert rows[0].wer <= 0.2
