@@ -1,0 +1,83 @@
+"""Decoding speed and accuracy on the same cached log-probs: greedy, beam search at several
+widths with and without a word LM, and pyctcdecode (if installed) as an outside baseline.
+
+Log-probs are computed once; each row then decodes all of them. Speed is seconds of
+decoding per hour of audio (lower is better); the ratio column compares with greedy.
+
+Usage: python benchmarks/decoding.py --model CKPT --manifest M.jsonl [--lm lm.arpa]
+       [--lm-weight 0.5 --word-score 0] [--beams 10 50 100]
+pyctcdecode pins numpy<2, so it is not a project dependency; to include it:
+pip install --no-deps pyctcdecode pygtrie  (rows with an LM need the kenlm module too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+
+import torch
+
+from asr.checkpoint import load_model
+from asr.config import DecodeConfig
+from asr.decode import BeamDecoder, GreedyDecoder
+from asr.metrics import score
+from asr.tune import cache_log_probs
+
+
+def run_rows(rows, refs, cached, normalizer, audio_hours):  # type: ignore[no-untyped-def]
+    base = None
+    print(f"{'decoder':44} {'s / audio h':>12} {'ratio':>7} {'WER %':>7} {'CER %':>7}")
+    for name, decode in rows:
+        start = time.perf_counter()
+        hyps = {utt_id: decode(utt_id, lp) for utt_id, lp in cached}
+        seconds = (time.perf_counter() - start) / audio_hours
+        base = base or seconds
+        report = score(refs, hyps, normalizer)
+        print(
+            f"{name:44} {seconds:12.1f} {seconds / base:7.2f} {100 * report.wer:7.2f} {100 * report.cer:7.2f}"
+        )
+
+
+def ours(decoder: Callable) -> Callable[[str, torch.Tensor], str]:  # type: ignore[type-arg]
+    return lambda utt_id, lp: decoder(lp[None], torch.tensor([lp.shape[0]]), [utt_id])[0].text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--lm")
+    parser.add_argument("--lm-weight", type=float, default=0.5)
+    parser.add_argument("--word-score", type=float, default=0.0)
+    parser.add_argument("--beams", type=int, nargs="+", default=[10, 50, 100])
+    args = parser.parse_args()
+    rec = load_model(args.model)
+    refs, cached = cache_log_probs(rec, args.manifest, "cpu")
+    audio_hours = sum(lp.shape[0] for _, lp in cached) * rec.frame_seconds / 3600
+    print(f"{len(cached)} utterances, {audio_hours * 60:.1f} min of audio, torch {torch.__version__}\n")
+    rows = [("greedy", ours(GreedyDecoder(rec.vocab)))]
+    for beam in args.beams:
+        cfg = DecodeConfig(method="beam", beam_size=beam)
+        rows.append((f"beam {beam}, no LM", ours(BeamDecoder(rec.vocab, cfg))))
+        if args.lm:
+            lm_cfg = dataclasses.replace(
+                cfg, lm=args.lm, lm_weight=args.lm_weight, word_score=args.word_score
+            )
+            rows.append((f"beam {beam}, {args.lm.rsplit('/', 1)[-1]}", ours(BeamDecoder(rec.vocab, lm_cfg))))
+    try:
+        from pyctcdecode import build_ctcdecoder
+
+        labels = ["", *rec.vocab.tokens[1:]]
+        pyctc = build_ctcdecoder(labels)
+        for beam in args.beams:
+            rows.append((f"pyctcdecode beam {beam}, no LM",
+                         lambda utt_id, lp, b=beam: pyctc.decode(lp.numpy(), beam_width=b)))  # fmt: skip
+    except ImportError:
+        print("(pyctcdecode not installed: its rows are left out)\n")
+    run_rows(rows, refs, cached, rec.normalizer, audio_hours)
+
+
+if __name__ == "__main__":
+    main()
