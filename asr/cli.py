@@ -1,12 +1,12 @@
 """The ``asr`` command: parse arguments, call one API function, print its result.
 
-    asr prep CORPUS [CORPUS_DIR] OUT_DIR [...]     corpus -> validated manifests
-    asr validate M.jsonl                           rows that cannot train, with reasons
-    asr manifest merge|split ...                   combine, or split without speaker leaks
-    asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
-    asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
-    asr transcribe FILE... [--format txt|json|srt|vtt] [--lm LM.arpa]
-    asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
+asr prep CORPUS [CORPUS_DIR] OUT_DIR [...]     corpus -> validated manifests
+asr validate M.jsonl                           rows that cannot train, with reasons
+asr manifest merge|split ...                   combine, or split without speaker leaks
+asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
+asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
+asr transcribe FILE... [--format txt|json|srt|vtt] [--lm LM.arpa]
+asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 """
 
 from __future__ import annotations

@@ -225,5 +225,40 @@ def _spellable_lexicon(
     return handle
 
 
-def make_decoder(vocab: Vocabulary, cfg: DecodeConfig) -> Decoder:
-    return BeamDecoder(vocab, cfg) if cfg.method == "beam" else GreedyDecoder(vocab)
+class CudaBeamDecoder:
+    """torchaudio's CUDA CTC prefix beam search (no LM): log-probs stay on the GPU."""
+
+    def __init__(self, vocab: Vocabulary, cfg: DecodeConfig) -> None:
+        from torchaudio.models.decoder import cuda_ctc_decoder
+
+        self.vocab = vocab
+        self.decoder = cuda_ctc_decoder(tokens=list(vocab.tokens), nbest=1, beam_size=cfg.beam_size)
+
+    def __call__(
+        self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
+    ) -> list[Hypothesis]:
+        results = self.decoder(log_probs.float().contiguous(), lengths.to(log_probs.device, torch.int32))
+        hyps = []
+        for utt_id, nbest in zip(utt_ids, results):
+            ids = [i for i in nbest[0].tokens if i != 0] if nbest else []
+            hyps.append(
+                Hypothesis(
+                    utt_id,
+                    ids,
+                    " ".join(self.vocab.decode(ids).split()),
+                    float(nbest[0].score) if nbest else None,
+                )
+            )
+        return hyps
+
+
+def make_decoder(vocab: Vocabulary, cfg: DecodeConfig, device: torch.device | None = None) -> Decoder:
+    """Greedy, or beam search: on CUDA without an LM, torchaudio's GPU decoder; else flashlight's."""
+    if cfg.method != "beam":
+        return GreedyDecoder(vocab)
+    if device is not None and device.type == "cuda" and not cfg.lm:
+        try:
+            return CudaBeamDecoder(vocab, cfg)
+        except (ImportError, RuntimeError) as err:
+            logger.info("CUDA beam search unavailable (%s); using the CPU decoder", err)
+    return BeamDecoder(vocab, cfg)

@@ -87,7 +87,7 @@ def evaluate(
     dataset = AsrDataset(utterances, recognizer.extractor)
     sampler = DurationBucketSampler([u.duration for u in utterances], decode.batch_seconds, shuffle=False)
     loader = make_loader(dataset, sampler, num_workers)
-    decoder = make_decoder(recognizer.vocab, decode)
+    decoder = make_decoder(recognizer.vocab, decode, torch_device)
     hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress)
     report = score(
         {u.id: u.text for u in utterances}, {h.utt_id: h.text for h in hyps}, recognizer.normalizer

@@ -75,7 +75,7 @@ def transcribe(
     recognizer.to(torch_device)
     decode = decode or recognizer.config.decode
     cap = batch_seconds or decode.batch_seconds
-    decoder = make_decoder(recognizer.vocab, decode)
+    decoder = make_decoder(recognizer.vocab, decode, torch_device)
 
     results: list[Transcript | None] = [None] * len(items)
     durations: list[float] = []

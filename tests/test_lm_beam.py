@@ -145,3 +145,17 @@ def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
     rows = tune(rec, refs, cached, DecodeConfig(lm=str(arpa)), [0.0, 1.0], [0.0, 1.0])
     assert len(rows) == 4 and rows[0].wer == min(r.wer for r in rows)
     assert rows[0].wer <= 0.2
+
+
+@pytest.mark.gpu
+def test_cuda_beam_matches_cpu_beam(vocab):
+    from asr.decode import make_decoder
+
+    lp = peaked(vocab, "the cat sat on a mat")
+    lengths = torch.tensor([lp.shape[1]])
+    cfg = DecodeConfig(method="beam", beam_size=10)
+    gpu = make_decoder(vocab, cfg, torch.device("cuda"))
+    assert type(gpu).__name__ == "CudaBeamDecoder"
+    assert (
+        gpu(lp.cuda(), lengths.cuda(), ["u"])[0].text == BeamDecoder(vocab, cfg)(lp, lengths, ["u"])[0].text
+    )
