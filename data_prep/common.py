@@ -8,6 +8,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from asr.audio import AudioError, audio_duration
 from asr.config import TextConfig
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.text import Normalizer
@@ -15,6 +16,15 @@ from asr.validate import Limits, ValidationReport, format_rejections, validate
 
 logger = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
+
+
+def probe_duration(path: Path) -> float:
+    """Header duration in seconds, or 0.0 for a missing or unreadable file: such rows are
+    then rejected by validation, which names the exact reason, instead of stopping the prep."""
+    try:
+        return audio_duration(path)
+    except AudioError:
+        return 0.0
 
 
 def write_splits(

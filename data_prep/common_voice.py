@@ -12,10 +12,9 @@ import argparse
 import csv
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
 from asr.validate import ENGLISH_ALPHABET, Limits
-from data_prep.common import write_splits
+from data_prep.common import probe_duration, write_splits
 
 SPLITS = {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"}
 
@@ -29,7 +28,7 @@ def read_tsv(tsv: Path) -> list[Utterance]:
             raise ValueError(f"{tsv}: missing column(s) {sorted(missing)}")
         for row in reader:
             clip = tsv.parent / "clips" / row["path"]
-            duration = audio_duration(clip) if clip.exists() else 0.0
+            duration = probe_duration(clip)
             rows.append(Utterance(Path(row["path"]).stem, clip.resolve(), duration, row["sentence"] or "",
                                   speaker=row.get("client_id") or None))  # fmt: skip
     return rows

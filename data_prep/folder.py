@@ -11,9 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
-from data_prep.common import audio_files, split_groups, write_splits
+from data_prep.common import audio_files, probe_duration, split_groups, write_splits
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ def read_folder(corpus_dir: Path) -> list[Utterance]:
         text = " ".join(transcript.read_text(encoding="utf-8", errors="replace").split())
         utt_id = str(audio.relative_to(corpus_dir).with_suffix("")).replace("/", "-")
         speaker = str(audio.parent.relative_to(corpus_dir)) or None
-        rows.append(Utterance(utt_id, audio.resolve(), audio_duration(audio), text, speaker=speaker))
+        rows.append(Utterance(utt_id, audio.resolve(), probe_duration(audio), text, speaker=speaker))
     if untranscribed:
         logger.warning("%d audio files have no .txt/.lab transcript and are left out, e.g. %s",
                        len(untranscribed), untranscribed[0])  # fmt: skip

@@ -13,9 +13,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
-from data_prep.common import write_splits
+from data_prep.common import probe_duration, write_splits
 from data_prep.download import fetch
 
 URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
@@ -47,7 +46,7 @@ def prepare(corpus_dir: Path, out_dir: Path, test_speakers: Sequence[str] = ()) 
             continue
         digit, speaker, index = int(match[1]), match[2], int(match[3])
         speakers.add(speaker)
-        utt = Utterance(wav.stem, wav.resolve(), audio_duration(wav), WORDS[digit], speaker=speaker)
+        utt = Utterance(wav.stem, wav.resolve(), probe_duration(wav), WORDS[digit], speaker=speaker)
         splits[split_of(speaker, index, test_speakers)].append(utt)
     missing = sorted(set(test_speakers) - speakers)
     if missing:

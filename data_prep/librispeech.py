@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
 from asr.validate import Limits
-from data_prep.common import write_splits
+from data_prep.common import probe_duration, write_splits
 from data_prep.download import fetch
 
 BASE_URL = "https://www.openslr.org/resources/12/"
@@ -49,7 +48,7 @@ def read_subset(subset_dir: Path) -> list[Utterance]:
             if not text:
                 raise ValueError(f"{trans}:{number}: expected 'ID TRANSCRIPT'")
             audio = trans.parent / f"{utt_id}.flac"
-            duration = audio_duration(audio) if audio.exists() else 0.0
+            duration = probe_duration(audio)
             rows.append(Utterance(utt_id, audio.resolve(), duration, text, speaker=utt_id.split("-")[0]))
     return rows
 

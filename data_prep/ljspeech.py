@@ -14,9 +14,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
-from data_prep.common import chapter_of, write_splits
+from data_prep.common import chapter_of, probe_duration, write_splits
 from data_prep.download import fetch
 
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
@@ -40,7 +39,7 @@ def read_metadata(corpus_dir: Path) -> list[Utterance]:
             if not wav.exists():
                 flac = wav.with_suffix(".flac")
                 wav = flac if flac.exists() else wav  # a missing file is reported by validation
-            duration = audio_duration(wav) if wav.exists() else 0.0
+            duration = probe_duration(wav)
             rows.append(Utterance(fields[0], wav.resolve(), duration, fields[-1], speaker="LJ"))
     return rows
 

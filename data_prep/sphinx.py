@@ -11,9 +11,8 @@ import argparse
 import re
 from pathlib import Path
 
-from asr.audio import audio_duration
 from asr.manifest import Utterance
-from data_prep.common import AUDIO_SUFFIXES, write_splits
+from data_prep.common import AUDIO_SUFFIXES, probe_duration, write_splits
 
 _LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()]+)\)\s*$")
 
@@ -32,7 +31,7 @@ def read_transcription(corpus_dir: Path) -> list[Utterance]:
         file_id = match["id"].strip()
         candidates = [path.parent / f"{file_id}{suffix}" for suffix in AUDIO_SUFFIXES]
         audio = next((c for c in candidates if c.exists()), candidates[0])
-        duration = audio_duration(audio) if audio.exists() else 0.0
+        duration = probe_duration(audio)
         rows.append(Utterance(Path(file_id).name, audio.resolve(), duration, match["text"]))
     return rows
 

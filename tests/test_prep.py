@@ -40,6 +40,16 @@ def test_fsdd_holds_out_a_speaker(tmp_path):
         fsdd.prepare(tmp_path / "rec", tmp_path / "out2", test_speakers=["zed"])
 
 
+def test_a_corrupt_file_is_listed_and_the_rest_prepared(tmp_path):
+    for index in range(12):
+        tone(tmp_path / "rec" / f"{index % 10}_ann_{index}.wav", 0.5, 8000)
+    (tmp_path / "rec" / "3_ann_11.wav").write_bytes(b"RIFF....WAVEfmt truncated")  # a third train clip
+    paths = fsdd.prepare(tmp_path / "rec", tmp_path / "out")
+    assert [u.id for u in read_manifest(paths["train"])] == ["0_ann_10", "1_ann_11"]
+    (bad,) = rejected(tmp_path / "out", "train")
+    assert bad["id"] == "3_ann_11" and bad["reason"].startswith("unreadable audio: not a readable audio file")
+
+
 def test_ljspeech_uses_normalised_text_and_lists_missing_audio(tmp_path):
     corpus = tmp_path / "LJSpeech-1.1"
     rows = [("LJ001-0001", "Dr. Smith paid $5.", "Doctor Smith paid five dollars."),
