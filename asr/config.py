@@ -71,6 +71,21 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly training augmentation; everything is off by default."""
+
+    speed_perturb: bool = False  # resample each utterance at 0.9x, 1.0x or 1.1x speed
+    noise_manifest: str = ""  # manifest of noise clips to mix in ("" = none)
+    noise_prob: float = 0.5  # share of utterances that get noise
+    snr_min_db: float = 10.0
+    snr_max_db: float = 30.0
+    freq_masks: int = 0  # SpecAugment: number of frequency masks per utterance
+    freq_mask_width: int = 15  # widest frequency mask, in mel bins
+    time_masks: int = 0  # SpecAugment: number of time masks per utterance
+    time_mask_width: int = 40  # widest time mask, in frames (and at most 20% of the utterance)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 20
     max_steps: int = 0  # > 0: stop after this many optimiser steps (the schedule is unchanged)
@@ -109,6 +124,7 @@ class ExperimentConfig:
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
@@ -226,6 +242,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("features: need 0 < hop_ms <= win_ms")
     if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:
         problems.append("data.max_batch_seconds and data.max_duration must be positive")
+    if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
+        problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:
         problems.append("train.lr must be positive and train.epochs >= 1")
     if problems:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from asr.audio import load_audio
+from asr.augment import Augmenter, item_generator
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
 from asr.text import Normalizer, Vocabulary
@@ -60,6 +61,8 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
 
     Characters the vocabulary lacks are left out of the *targets* only; callers
     report them first (see :func:`asr.text.unknown_report`). The raw text is kept.
+    With an ``augmenter``, set ``epoch`` before each epoch: augmentation draws from
+    (seed, epoch, index).
     """
 
     def __init__(
@@ -68,30 +71,41 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         extractor: FeatureExtractor,
         normalizer: Normalizer | None = None,
         vocab: Vocabulary | None = None,
+        augmenter: Augmenter | None = None,
+        seed: int = 0,
     ) -> None:
         self.utterances = list(utterances)
         self.extractor = extractor
         self.normalizer = normalizer
         self.vocab = vocab
+        self.augmenter = augmenter if augmenter is not None and augmenter.active else None
+        self.seed = seed
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def load_features(self, utt: Utterance) -> torch.Tensor:
+    def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> torch.Tensor:
+        """Features of ``utt``, augmented when ``gen`` is given and there is an augmenter."""
         # The manifest duration is trusted only to cut a segment out of a longer file.
         duration = utt.duration if utt.offset > 0 else None
         waveform = load_audio(utt.audio_filepath, utt.offset, duration)
+        augmenter = self.augmenter if gen is not None else None
         with torch.no_grad():
-            return self.extractor(waveform)
+            if augmenter is not None:
+                waveform = augmenter.waveform(waveform, gen)
+            features = self.extractor(waveform)
+            return augmenter.features(features, gen) if augmenter is not None else features
 
     def __getitem__(self, index: int) -> Example:
         utt = self.utterances[index]
         ids: list[int] = []
         if self.vocab is not None and self.normalizer is not None:
             ids = self.vocab.encode_known(self.normalizer(utt.text))
+        gen = item_generator(self.seed, self.epoch, index) if self.augmenter is not None else None
         return Example(
             utt_id=utt.id,
-            features=self.load_features(utt),
+            features=self.load_features(utt, gen),
             targets=torch.tensor(ids, dtype=torch.int64),
             text=utt.text,
         )

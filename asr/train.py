@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from asr.augment import Augmenter
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
@@ -164,7 +165,7 @@ def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: P
                 f"cannot resume {path}: its {section} config {asdict(getattr(old, section))} "
                 f"differs from {asdict(getattr(cfg, section))}"
             )
-    for section in ("data", "train", "decode"):
+    for section in ("data", "augment", "train", "decode"):
         if getattr(old, section) != getattr(cfg, section):
             logger.info("resuming with changed %s settings: %s", section, asdict(getattr(cfg, section)))
 
@@ -316,7 +317,9 @@ def _train(
     sampler = DurationBucketSampler(
         durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad, seed=cfg.train.seed
     )
-    train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab)
+    noises = read_manifest(cfg.augment.noise_manifest) if cfg.augment.noise_manifest else []
+    augmenter = Augmenter(cfg.augment, noises)
+    train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed)
     train_loader = make_loader(
         train_dataset, sampler, cfg.data.num_workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
@@ -352,6 +355,7 @@ def _train(
     with _stop_on_sigterm() as sigterm:
         try:
             while state.epoch < cfg.train.epochs:
+                train_dataset.epoch = state.epoch  # augmentation draws from (seed, epoch, index)
                 stopped = _train_epoch(run, train_loader, sampler, log, sigterm, show_progress, last_path)
                 if stopped:
                     break

@@ -42,7 +42,9 @@ def test_experiment_folder_contents(trained_checkpoint):
 
 def test_resume_continues_the_same_curve(tone_manifest, tmp_path):
     """N steps straight == N/2 steps, stop (mid-epoch), resume for the rest."""
-    common = ["train.epochs=6", "model.dropout=0.2", "model.num_layers=2"]  # dropout exercises RNG
+    # Dropout and every kind of augmentation exercise the RNGs that a resume must restore.
+    common = ["train.epochs=6", "model.dropout=0.2", "model.num_layers=2", "augment.speed_perturb=True",
+              "augment.freq_masks=1", "augment.time_masks=1", "augment.time_mask_width=5"]  # fmt: skip
     straight = train(
         tiny_config(tone_manifest, tmp_path / "a", *common, "train.max_steps=20"),
         show_progress=False,

@@ -1,0 +1,76 @@
+"""Augmentation: each transform does what it says, and draws only from its (seed, epoch, index) generator."""
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from asr.augment import add_noise, item_generator, spec_augment, speed_perturb
+from asr.config import AugmentConfig, FeatureConfig
+from asr.data import AsrDataset
+from asr.features import FeatureExtractor
+from asr.manifest import read_manifest
+
+
+def test_speed_perturb_changes_length_and_pitch():
+    t = torch.arange(16000) / 16000
+    wave = torch.sin(2 * torch.pi * 400 * t)
+    fast = speed_perturb(wave, 1.1)
+    assert abs(fast.numel() - 16000 / 1.1) < 2
+    peak_hz = np.argmax(np.abs(np.fft.rfft(fast.numpy()))) * 16000 / fast.numel()
+    assert abs(peak_hz - 440) < 3
+    assert speed_perturb(wave, 1.0) is wave
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0, 20.0])
+def test_noise_is_mixed_at_the_requested_snr(snr_db):
+    gen = torch.Generator().manual_seed(0)
+    signal = torch.sin(torch.arange(8000) / 5.0)
+    noise = torch.randn(3000, generator=gen)  # shorter than the signal: looped
+    mixed = add_noise(signal, noise, snr_db, gen)
+    measured = 10 * torch.log10(signal.pow(2).mean() / (mixed - signal).pow(2).mean())
+    assert float(measured) == pytest.approx(snr_db, abs=0.5)
+
+
+def test_spec_augment_masks_bands_and_runs():
+    feats = torch.ones(200, 80)
+    cfg = AugmentConfig(freq_masks=2, freq_mask_width=10, time_masks=2, time_mask_width=30)
+    out = spec_augment(feats, cfg, torch.Generator().manual_seed(3))
+    zero_bins = (out == 0).all(dim=0).sum()
+    zero_frames = (out == 0).all(dim=1).sum()
+    assert 0 < zero_bins <= 20 and 0 < zero_frames <= 2 * min(30, 40)
+    assert feats.eq(1).all()  # the input is not modified
+
+
+def test_dataset_augmentation_is_a_function_of_seed_epoch_and_index(tone_manifest):
+    from asr.augment import Augmenter
+
+    utts = read_manifest(tone_manifest)
+    cfg = AugmentConfig(speed_perturb=True, freq_masks=2, time_masks=2, time_mask_width=10)
+    extractor = FeatureExtractor(FeatureConfig(n_mels=40))
+    a = AsrDataset(utts, extractor, augmenter=Augmenter(cfg), seed=1)
+    b = AsrDataset(utts, extractor, augmenter=Augmenter(cfg), seed=1)
+    torch.manual_seed(123)  # global RNG state must not matter
+    first = a[3].features
+    torch.manual_seed(456)
+    assert torch.equal(first, b[3].features)
+    b.epoch = 1
+    changed = [not torch.equal(a[i].features, b[i].features) for i in range(len(utts))]
+    assert any(changed)
+    plain = AsrDataset(utts, extractor)
+    assert not torch.equal(plain[3].features, first)
+    assert item_generator(1, 0, 3).initial_seed() != item_generator(1, 1, 3).initial_seed()
+
+
+def test_noise_manifest_in_training_config(tone_manifest, tmp_path):
+    from asr.train import train
+    from conftest import tiny_config
+
+    noise = tmp_path / "noise.wav"
+    soundfile.write(noise, np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1, 16000)
+    (tmp_path / "noise.jsonl").write_text(f'{{"audio_filepath": "{noise}", "duration": 1.0, "text": ""}}\n')
+    noise_manifest = tmp_path / "noise.jsonl"
+    augment = [f"augment.noise_manifest='{noise_manifest}'", "augment.noise_prob=1.0",
+               "augment.speed_perturb=True", "augment.freq_masks=1", "augment.time_masks=1"]  # fmt: skip
+    cfg = tiny_config(tone_manifest, tmp_path / "exp", "train.max_steps=3", *augment)
+    assert train(cfg, show_progress=False).steps == 3
