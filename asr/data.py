@@ -212,3 +212,11 @@ def make_loader(
         generator=torch.Generator().manual_seed(seed),
         pin_memory=pin_memory,
     )
+
+
+def inference_loader(
+    dataset: AsrDataset, batch_seconds: float, num_workers: int = 0
+) -> torch.utils.data.DataLoader[Batch]:
+    """Every utterance once, in batches of similar duration (shortest first), for decoding."""
+    durations = [u.duration for u in dataset.utterances]
+    return make_loader(dataset, DurationBucketSampler(durations, batch_seconds, shuffle=False), num_workers)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from asr._types import PathLike
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
-from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
+from asr.data import AsrDataset, Batch, inference_loader
 from asr.decode import Decoder, Hypothesis, make_decoder
 from asr.manifest import read_manifest
 from asr.metrics import ErrorReport, score
@@ -85,8 +85,7 @@ def evaluate(
     torch_device = pick_device(device)
     recognizer.to(torch_device)
     dataset = AsrDataset(utterances, recognizer.extractor)
-    sampler = DurationBucketSampler([u.duration for u in utterances], decode.batch_seconds, shuffle=False)
-    loader = make_loader(dataset, sampler, num_workers)
+    loader = inference_loader(dataset, decode.batch_seconds, num_workers)
     decoder = make_decoder(recognizer.vocab, decode, torch_device)
     hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress)
     report = score(

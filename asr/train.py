@@ -31,7 +31,7 @@ import torch
 from asr.augment import Augmenter
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
-from asr.data import AsrDataset, Batch, DurationBucketSampler, make_loader
+from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
 from asr.evaluate import ctc_loss, infer
 from asr.features import FeatureExtractor, global_stats
@@ -324,10 +324,7 @@ def _train(
         train_dataset, sampler, cfg.data.num_workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
     valid_dataset = AsrDataset(valid_utts, extractor, normalizer, vocab)
-    valid_sampler = DurationBucketSampler(
-        [u.duration for u in valid_utts], cfg.decode.batch_seconds, shuffle=False
-    )
-    valid_loader = make_loader(valid_dataset, valid_sampler, cfg.data.num_workers)
+    valid_loader = inference_loader(valid_dataset, cfg.decode.batch_seconds, cfg.data.num_workers)
 
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))

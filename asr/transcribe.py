@@ -112,12 +112,11 @@ def transcribe(
         batch = collate(examples).to(torch_device)
         with torch.no_grad():
             out = recognizer.model(batch.features, batch.feature_lengths)
-        frame_seconds = recognizer.frame_seconds
         hyps = decoder(out.log_probs, out.output_lengths, batch.utt_ids)
         for row, (hyp, length) in enumerate(zip(hyps, out.output_lengths.tolist())):
             i = int(hyp.utt_id)
             seconds = durations[position[i]]
             lp = out.log_probs[row, :length]
-            words = word_times(lp, hyp.token_ids, recognizer.vocab, frame_seconds, seconds)
+            words = word_times(lp, hyp.token_ids, recognizer.vocab, recognizer.frame_seconds, seconds)
             results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=words)
     return [r for r in results if r is not None]

@@ -14,7 +14,7 @@ import torch
 from asr._types import PathLike
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
-from asr.data import AsrDataset, DurationBucketSampler, make_loader
+from asr.data import AsrDataset, inference_loader
 from asr.decode import BeamDecoder
 from asr.manifest import read_manifest
 from asr.metrics import score
@@ -37,10 +37,9 @@ def cache_log_probs(
     utterances = read_manifest(manifest)
     torch_device = pick_device(device)
     recognizer.to(torch_device).model.eval()
-    sampler = DurationBucketSampler([u.duration for u in utterances], recognizer.config.decode.batch_seconds,
-                                    shuffle=False)  # fmt: skip
+    dataset = AsrDataset(utterances, recognizer.extractor)
     cached = []
-    for batch in make_loader(AsrDataset(utterances, recognizer.extractor), sampler):
+    for batch in inference_loader(dataset, recognizer.config.decode.batch_seconds):
         batch = batch.to(torch_device)
         out = recognizer.model(batch.features, batch.feature_lengths)
         for row, (utt_id, length) in enumerate(zip(batch.utt_ids, out.output_lengths.tolist())):
