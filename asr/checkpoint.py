@@ -9,7 +9,10 @@ saving never leaves a truncated ``last.pt``.
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import torch
 
 from asr import __version__
 from asr._types import PathLike
-from asr.config import ConfigError, ExperimentConfig, from_dict, to_dict
+from asr.config import ConfigError, DecodeConfig, ExperimentConfig, from_dict, to_dict
 from asr.features import FeatureExtractor
 from asr.model import AcousticModel
 from asr.text import Normalizer, Vocabulary
@@ -127,5 +130,58 @@ def recognizer_from_payload(payload: dict[str, Any], where: str = "checkpoint") 
 
 
 def load_model(path: PathLike, device: torch.device | str = "cpu") -> Recognizer:
-    """Rebuild model, features, vocabulary and normaliser from one checkpoint file."""
-    return recognizer_from_payload(read_checkpoint(path), str(path)).to(device)
+    """Rebuild model, features, vocabulary and normaliser from one checkpoint file.
+
+    Relative LM and lexicon paths in the checkpoint's decode settings are resolved
+    against its folder, so an exported model directory can move as a whole."""
+    recognizer = recognizer_from_payload(read_checkpoint(path), str(path))
+    decode = recognizer.config.decode
+    beside = {
+        key: str(Path(path).parent / value)
+        for key, value in (("lm", decode.lm), ("lexicon", decode.lexicon))
+        if value and not Path(value).is_absolute() and (Path(path).parent / value).is_file()
+    }
+    if beside:
+        recognizer.config = dataclasses.replace(
+            recognizer.config, decode=dataclasses.replace(decode, **beside)
+        )
+    return recognizer.to(device)
+
+
+def export_checkpoint(
+    model: PathLike, output: PathLike, half: bool = False, decode: DecodeConfig | None = None
+) -> list[Path]:
+    """An inference-only copy of a training checkpoint: no optimiser or RNG state, weights
+    optionally in float16 (half the size; they are widened again on load), and the decode
+    settings to use by default. A word LM and lexicon named in ``decode`` are copied beside
+    the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
+    payload = read_checkpoint(model)
+    config = from_dict(ExperimentConfig, payload["config"])
+    decode = decode or config.decode
+    output = Path(output)
+    written = []
+    if decode.lm:
+        lm, lexicon = Path(decode.lm), Path(decode.lexicon or Path(decode.lm).with_suffix(".lexicon"))
+        lm_out = output.with_name(f"{output.stem}.lm{lm.suffix}{'.gz' if lm.suffix == '.arpa' else ''}")
+        lexicon_out = output.with_name(f"{output.stem}.lexicon")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if lm.suffix == ".arpa":
+            with lm.open("rb") as src, gzip.GzipFile(lm_out, "wb", mtime=0) as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            shutil.copyfile(lm, lm_out)
+        shutil.copyfile(lexicon, lexicon_out)
+        decode = dataclasses.replace(decode, lm=lm_out.name, lexicon=lexicon_out.name)
+        written += [lm_out, lexicon_out]
+    weights = payload["model"]
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    slim = {
+        "format_version": payload["format_version"],
+        "asr_version": payload.get("asr_version", __version__),
+        "config": to_dict(dataclasses.replace(config, decode=decode)),
+        "vocabulary": payload["vocabulary"],
+        "feature_stats": payload.get("feature_stats"),
+        "model": weights,
+    }
+    return [save_checkpoint(slim, output), *written]

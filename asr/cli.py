@@ -7,6 +7,7 @@ asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best
 asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
 asr transcribe FILE... [--format txt|json|srt|vtt] [--lm LM.arpa]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
+asr export --model CKPT -o OUT.pt [--half] [--lm LM.arpa]   inference-only model (+ its LM)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import asr
 import data_prep
 from asr.audio import AudioError
-from asr.checkpoint import CheckpointError
+from asr.checkpoint import CheckpointError, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
@@ -146,6 +147,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if failed:
         logger.error("%d of %d files could not be transcribed", len(failed), len(transcripts))
     return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    recognizer = asr.load_model(args.model)
+    decode = _decode_config(recognizer, args)
+    for path in export_checkpoint(args.model, args.output, half=args.half, decode=decode):
+        print(f"{path}\t{path.stat().st_size / 1e6:.1f} MB")
+    return 0
 
 
 def cmd_prep(args: argparse.Namespace) -> int:
@@ -307,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("export", parents=[common], help="an inference-only model file for shipping")
+    p.add_argument("--model", required=True, help="training checkpoint")
+    p.add_argument("-o", "--output", required=True, help="model file to write (its LM goes beside it)")
+    p.add_argument("--format", choices=["checkpoint"], default="checkpoint")
+    p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    _add_decode_flags(p)
+    p.set_defaults(func=cmd_export)
     return parser
 
 

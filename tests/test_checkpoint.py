@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,14 +8,18 @@ from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     build_payload,
+    export_checkpoint,
     load_model,
     read_checkpoint,
     save_checkpoint,
 )
 from asr.config import ExperimentConfig, load_config
 from asr.features import FeatureExtractor
+from asr.manifest import read_manifest
 from asr.model import AcousticModel
 from asr.text import Vocabulary
+
+DATA = Path(__file__).parent / "data"
 
 
 def make_payload(normalize="utterance"):
@@ -98,3 +103,43 @@ def test_not_a_checkpoint(tmp_path):
         read_checkpoint(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_export_half_with_lm_moves_as_a_folder(tmp_path, trained_checkpoint, tone_manifest):
+    from asr.config import DecodeConfig
+    from asr.lm import build_files
+    from asr.transcribe import transcribe
+    from tests.conftest import TINY_TEXTS
+
+    (tmp_path / "text.txt").write_text("\n".join(TINY_TEXTS) + "\n")
+    arpa, _ = build_files(tmp_path / "text.txt", tmp_path / "lm" / "words.arpa", order=2)
+    decode = DecodeConfig(method="beam", lm=str(arpa), lm_weight=0.3, beam_size=8)
+    files = export_checkpoint(trained_checkpoint, tmp_path / "ship" / "model.pt", half=True, decode=decode)
+    assert sorted(p.name for p in files) == ["model.lexicon", "model.lm.arpa.gz", "model.pt"]
+    payload = read_checkpoint(files[0])
+    assert "optimizer" not in payload and payload["model"]["classifier.weight"].dtype == torch.float16
+    assert files[0].stat().st_size < 0.6 * trained_checkpoint.stat().st_size
+
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "ship").rename(moved)
+    rec, full = load_model(moved / "model.pt"), load_model(trained_checkpoint)
+    assert rec.config.decode.method == "beam" and rec.config.decode.lm == str(moved / "model.lm.arpa.gz")
+    assert next(rec.model.parameters()).dtype == torch.float32  # widened again on load
+    feats = rec.extractor(torch.randn(16000))[None]
+    lengths = torch.tensor([feats.shape[1]])
+    diff = (rec.model(feats, lengths).log_probs - full.model(feats, lengths).log_probs).abs().max()
+    assert 0 < diff < 0.05  # rounding to float16 changes the outputs, but only a little
+    audio = [u.audio_filepath for u in read_manifest(tone_manifest)[:3]]
+    beam = transcribe(rec, audio)  # uses the exported decode settings: beam search with the LM
+    greedy = transcribe(full, audio)
+    assert [t.text for t in beam] == [t.text for t in greedy]
+
+
+def test_frozen_version_1_checkpoint_still_loads_and_decodes():
+    """tests/data/checkpoint_v1.pt was written by asr 0.1 (format 1) and is never regenerated:
+    every later version must load it and reproduce its stored outputs."""
+    fixture = torch.load(DATA / "checkpoint_v1_io.pt", weights_only=True)
+    rec = load_model(DATA / "checkpoint_v1.pt")
+    out = rec.model(rec.extractor(fixture["wave"])[None], fixture["lengths"]).log_probs
+    assert torch.allclose(out, fixture["log_probs"], atol=1e-5)
+    assert rec.vocab.tokens == fixture["tokens"]
