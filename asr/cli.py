@@ -27,6 +27,7 @@ from asr.checkpoint import CheckpointError, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
+from asr.train import NonFiniteError
 from asr.writers import WRITERS
 from data_prep.download import DownloadError
 from data_prep.synthetic import SynthesisError
@@ -41,6 +42,7 @@ USER_ERRORS = (
     SynthesisError,
     ConfigError,
     ManifestError,
+    NonFiniteError,
     FileNotFoundError,
     FileExistsError,
     ValueError,

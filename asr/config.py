@@ -94,6 +94,7 @@ class TrainConfig:
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05  # cosine decay ends at lr * min_lr_ratio
     grad_clip: float = 5.0
+    nonfinite_patience: int = 50  # stop after this many skipped (NaN/inf) steps in a row; 0 = never
     amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # "auto": bf16 on CUDA, none on CPU
     device: str = "auto"
     seed: int = 0

@@ -141,6 +141,9 @@ class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):
         shuffle: jitter durations by +-``jitter`` so batches mix across epochs, and
             shuffle batch order; off for evaluation (ascending durations).
         sortagrad: with ``shuffle``, epoch 0 keeps ascending order.
+        rank, world_size: under DDP every rank builds the same epoch plan and takes every
+            ``world_size``-th batch; the plan is cut to a multiple of ``world_size`` so all
+            ranks take the same number of steps.
     """
 
     def __init__(
@@ -151,7 +154,12 @@ class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):
         sortagrad: bool = False,
         seed: int = 0,
         jitter: float = 0.1,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.rank, self.world_size = rank, world_size
         self.durations = [float(d) for d in durations]
         self.max_batch_seconds = float(max_batch_seconds)
         self.shuffle = shuffle
@@ -186,6 +194,8 @@ class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):
             batches.append(current)
         if self.shuffle and not (self.sortagrad and epoch == 0):
             rng.shuffle(batches)
+        if self.world_size > 1:
+            batches = batches[: len(batches) - len(batches) % self.world_size][self.rank :: self.world_size]
         return batches
 
     def __iter__(self):  # type: ignore[no-untyped-def]

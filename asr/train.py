@@ -5,7 +5,10 @@ step (clipped, warm-up then cosine decay) -> greedy validation each epoch ->
 ``checkpoints/last.pt`` and ``checkpoints/best.pt`` (lowest validation WER).
 ``resume=True`` restores model, optimiser, scheduler, scaler, progress and RNG
 from ``last.pt``, so the resumed run follows the same curve. Ctrl-C or SIGTERM
-saves ``last.pt`` after the step in flight and returns.
+saves ``last.pt`` after the step in flight and returns. A step whose loss or
+gradients are not finite is skipped and counted; ``train.nonfinite_patience``
+such steps in a row stop the run. Under ``torchrun`` the same loop runs data
+parallel (see :mod:`asr.distributed`); rank 0 logs and saves.
 
 Usage: ``asr train recipes/fsdd/config.yaml [--set train.lr=3e-4] [--resume]``
 """
@@ -28,6 +31,7 @@ from typing import Any
 
 import torch
 
+from asr import distributed
 from asr.augment import Augmenter
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
@@ -40,7 +44,6 @@ from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
 from asr.runtime import (
     log_to_file,
-    pick_device,
     progress,
     rng_state,
     seed_everything,
@@ -63,7 +66,8 @@ class TrainState:
     best_wer: float = math.inf
     best_cer: float = math.inf  # breaks WER ties, e.g. while WER is still 100%
     best_epoch: int = -1
-    skipped_steps: int = 0  # non-finite losses
+    skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient, in all
+    skipped_in_a_row: int = 0
 
 
 @dataclass
@@ -185,13 +189,18 @@ def _make_extractor(
     return FeatureExtractor(cfg.features, mean, std)
 
 
-class _MetricsLog:
-    """``metrics.jsonl`` (one JSON line per event) plus optional TensorBoard scalars."""
+class NonFiniteError(RuntimeError):
+    """Too many optimiser steps in a row had a NaN/inf loss or gradient."""
 
-    def __init__(self, exp_dir: Path, tensorboard: bool) -> None:
-        self.file = (exp_dir / "metrics.jsonl").open("a", encoding="utf-8")
+
+class _MetricsLog:
+    """``metrics.jsonl`` (one JSON line per event) plus optional TensorBoard scalars;
+    a no-op on ranks other than 0."""
+
+    def __init__(self, exp_dir: Path, tensorboard: bool, enabled: bool = True) -> None:
+        self.file = (exp_dir / "metrics.jsonl").open("a", encoding="utf-8") if enabled else None
         self.writer = None
-        if tensorboard:
+        if tensorboard and enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -200,6 +209,8 @@ class _MetricsLog:
                 logger.warning("tensorboard is not installed (pip install 'asr[tensorboard]'); no TB logs")
 
     def record(self, event: str, step: int, **values: Any) -> None:
+        if self.file is None:
+            return
         self.file.write(json.dumps({"event": event, "step": step, **values}) + "\n")
         self.file.flush()
         if self.writer is not None:
@@ -208,7 +219,8 @@ class _MetricsLog:
                     self.writer.add_scalar(f"{event}/{key}", value, step)
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
         if self.writer is not None:
             self.writer.close()
 
@@ -219,6 +231,7 @@ class _Run:
 
     cfg: ExperimentConfig
     model: AcousticModel
+    forward: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
     extractor: FeatureExtractor
     vocab: Vocabulary
     optimizer: torch.optim.Optimizer
@@ -227,8 +240,16 @@ class _Run:
     amp_dtype: torch.dtype | None
     device: torch.device
     state: TrainState
+    dist: distributed.Dist
 
-    def save(self, *paths: Path) -> None:
+    def save(self, *paths: Path, gather_rng: bool = True) -> None:
+        """Rank 0 writes ``paths``; every rank must call this at the same point (it gathers
+        each rank's RNG state so a resumed DDP run draws the same dropout masks)."""
+        rng: Any = rng_state()
+        if self.dist.enabled and gather_rng:
+            rng = {"ranks": self.dist.gather(rng)}
+        if not self.dist.is_main:
+            return
         payload = build_payload(
             self.cfg,
             self.model,
@@ -238,7 +259,7 @@ class _Run:
             scheduler=self.scheduler.state_dict(),
             scaler=self.scaler.state_dict(),
             train_state=asdict(self.state),
-            rng=rng_state(),
+            rng=rng,
         )
         for path in paths:
             save_checkpoint(payload, path)
@@ -249,30 +270,53 @@ class _Run:
         self.scheduler.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
         self.state = from_dict(TrainState, payload["train_state"])
-        set_rng_state(payload["rng"])
+        rng = payload["rng"]
+        if "ranks" in rng:  # saved by a DDP run
+            if len(rng["ranks"]) == self.dist.world_size:
+                set_rng_state(rng["ranks"][self.dist.rank])
+            else:
+                logger.warning("resuming on %d processes a run saved on %d: dropout RNG reseeded",
+                               self.dist.world_size, len(rng["ranks"]))  # fmt: skip
+                seed_everything(self.cfg.train.seed + 1000 * self.state.step + self.dist.rank)
+        else:
+            set_rng_state(rng)
 
     def step(self, batch: Batch) -> tuple[float, float] | None:
-        """One optimiser step; returns (loss, gradient norm), or None for a skipped non-finite loss."""
+        """One optimiser step; returns (loss, gradient norm), or None when it was skipped.
+
+        The test is on the gradient norm after DDP's all-reduce: a NaN/inf loss on any rank
+        makes every rank's norm non-finite, so all ranks skip together (no extra collective)."""
         with torch.autocast(
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
         ):
-            out = self.model(batch.features, batch.feature_lengths)
+            out = self.forward(batch.features, batch.feature_lengths)
         loss = ctc_loss(out.log_probs, out.output_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            self.state.skipped_steps += 1
-            logger.warning(
-                "non-finite loss at step %d (%s); step skipped", self.state.step, batch.utt_ids[:3]
-            )
-            return None
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip))
+        if not math.isfinite(grad_norm):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.update()  # fp16: lowers the loss scale; a no-op otherwise
+            self.state.skipped_steps += 1
+            self.state.skipped_in_a_row += 1
+            logger.warning("non-finite %s at step %d (batch %s...); step skipped (%d so far)",
+                           "loss" if not torch.isfinite(loss) else "gradient", self.state.step,
+                           ", ".join(batch.utt_ids[:3]), self.state.skipped_steps)  # fmt: skip
+            patience = self.cfg.train.nonfinite_patience
+            if patience and self.state.skipped_in_a_row >= patience:
+                raise NonFiniteError(
+                    f"{self.state.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
+                    f"(last batch: {', '.join(batch.utt_ids[:5])}); lower train.lr, use train.amp=bf16 "
+                    "instead of fp16, or check those utterances' audio for NaN samples"
+                )
+            return None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         self.state.step += 1
-        return float(loss.detach()), float(grad_norm)
+        self.state.skipped_in_a_row = 0
+        return float(loss.detach()), grad_norm
 
 
 def train(
@@ -287,18 +331,43 @@ def train(
             f"{last_path} exists: pass resume=True (--resume) to continue it, or choose a new exp_dir"
         )
     exp_dir.mkdir(parents=True, exist_ok=True)
-    with log_to_file(exp_dir / "train.log"):
-        return _train(cfg, exp_dir, resume_path, show_progress)
+    info, device = distributed.init(cfg.train.device)
+    try:
+        with _rank_logging(info, exp_dir / "train.log"):
+            return _train(cfg, exp_dir, resume_path, show_progress and info.is_main, info, device)
+    finally:
+        distributed.shutdown(info)
+
+
+@contextlib.contextmanager
+def _rank_logging(info: distributed.Dist, log_file: Path) -> Iterator[None]:
+    """Rank 0 writes train.log; other ranks report warnings only."""
+    if info.is_main:
+        with log_to_file(log_file):
+            yield
+        return
+    package_logger = logging.getLogger("asr")
+    previous = package_logger.level
+    package_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        package_logger.setLevel(previous)
 
 
 def _train(
-    cfg: ExperimentConfig, exp_dir: Path, resume_path: Path | None, show_progress: bool
+    cfg: ExperimentConfig,
+    exp_dir: Path,
+    resume_path: Path | None,
+    show_progress: bool,
+    info: distributed.Dist,
+    device: torch.device,
 ) -> TrainSummary:
     last_path, best_path = exp_dir / "checkpoints" / "last.pt", exp_dir / "checkpoints" / "best.pt"
-    save_config(cfg, exp_dir / "config.yaml")
+    if info.is_main:
+        save_config(cfg, exp_dir / "config.yaml")
     logger.info("config: %s", json.dumps(to_dict(cfg)))
     seed_everything(cfg.train.seed)
-    device = pick_device(cfg.train.device)
     resumed = read_checkpoint(resume_path) if resume_path is not None else None
     if resumed is not None:
         _check_resume_config(cfg, resumed, resume_path)
@@ -315,8 +384,9 @@ def _train(
     extractor = _make_extractor(cfg, train_utts, resumed)
     durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
-        durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad, seed=cfg.train.seed
-    )
+        durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad,
+        seed=cfg.train.seed, rank=info.rank, world_size=info.world_size,
+    )  # fmt: skip
     noises = read_manifest(cfg.augment.noise_manifest) if cfg.augment.noise_manifest else []
     augmenter = Augmenter(cfg.augment, noises)
     train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed)
@@ -329,6 +399,13 @@ def _train(
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
     model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab)).to(device)
+    forward: torch.nn.Module = model
+    if info.enabled:  # rank 0's initial weights are broadcast to all
+        forward = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+        model.rnn.flatten_parameters()  # DDP's broadcast leaves cuDNN's weight buffer non-contiguous
+        seed_everything(cfg.train.seed + info.rank)  # different dropout masks per rank
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     warmup, min_ratio = cfg.train.warmup_steps, cfg.train.min_lr_ratio
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -336,17 +413,20 @@ def _train(
     )
     amp_dtype = _amp_dtype(cfg.train.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    run = _Run(cfg, model, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device, TrainState())
+    run = _Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device,
+               TrainState(), info)  # fmt: skip
     if resumed is not None:
         run.restore(resumed)
         logger.info("resumed from %s at epoch %d, step %d", resume_path, run.state.epoch + 1, run.state.step)
     logger.info(
-        "model: %s, %.2fM parameters; %d train / %d valid utterances; %d steps planned; device %s%s",
+        "model: %s, %.2fM parameters; %d train / %d valid utterances; %d steps planned; device %s%s%s",
         cfg.model.rnn_type, count_parameters(model) / 1e6, len(train_utts), len(valid_utts),
         total_steps, device, f", amp {amp_dtype}" if amp_dtype else "",
+        f"; {info.world_size} processes (DDP), effective batch {info.world_size} x "
+        f"{cfg.data.max_batch_seconds:g} s" if info.enabled else "",
     )  # fmt: skip
 
-    log = _MetricsLog(exp_dir, cfg.train.tensorboard)
+    log = _MetricsLog(exp_dir, cfg.train.tensorboard, enabled=info.is_main)
     state = run.state
     stopped = False
     with _stop_on_sigterm() as sigterm:
@@ -368,8 +448,12 @@ def _train(
                     run.save(last_path, best_path)
                 else:
                     run.save(last_path)
+        except NonFiniteError:
+            run.save(last_path)  # the skipped steps changed nothing: resume after fixing the cause
+            logger.error("saved %s at step %d", last_path, state.step)
+            raise
         except KeyboardInterrupt:
-            run.save(last_path)
+            run.save(last_path, gather_rng=False)  # ranks may be at different points: no collective
             logger.warning("interrupted: saved %s at step %d; --resume continues", last_path, state.step)
             raise
         finally:
@@ -406,12 +490,19 @@ def _train_epoch(
     losses: list[float] = []
     audio_seconds, window_start = 0.0, time.perf_counter()
     bar = progress(loader, show_progress, desc=f"epoch {state.epoch + 1}", unit="batch")
+    clipped = 0
     for batch in bar:
         result = run.step(batch.to(run.device, non_blocking=True))
         state.batch_in_epoch += 1
+        out_of_steps = bool(cfg.train.max_steps and state.step >= cfg.train.max_steps)
+        stop = run.dist.any(out_of_steps or sigterm.is_set(), run.device)
         if result is None:
+            if stop:
+                run.save(last_path)
+                return True
             continue
         loss, grad_norm = result
+        clipped += grad_norm > cfg.train.grad_clip
         losses.append(loss)
         audio_seconds += float(batch.feature_lengths.sum()) * hop_seconds
         if hasattr(bar, "set_postfix"):
@@ -420,12 +511,13 @@ def _train_epoch(
             speed = audio_seconds / max(time.perf_counter() - window_start, 1e-9)
             lr = run.scheduler.get_last_lr()[0]
             mean_loss = sum(losses) / len(losses)
-            logger.info("epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f, %.0fx real time",
-                        state.epoch + 1, state.step, mean_loss, lr, grad_norm, speed)  # fmt: skip
-            log.record("train", state.step, loss=mean_loss, lr=lr, grad_norm=grad_norm,
-                       audio_seconds_per_second=speed)  # fmt: skip
-            losses, audio_seconds, window_start = [], 0.0, time.perf_counter()
-        stop = bool(cfg.train.max_steps and state.step >= cfg.train.max_steps) or sigterm.is_set()
+            speed *= run.dist.world_size  # every rank trains on as much audio
+            logger.info("epoch %d step %d: loss %.4f, lr %.2e, grad norm %.2f (%d of %d steps clipped), "
+                        "%d skipped, %.0fx real time", state.epoch + 1, state.step, mean_loss, lr, grad_norm,
+                        clipped, len(losses), state.skipped_steps, speed)  # fmt: skip
+            log.record("train", state.step, loss=mean_loss, lr=lr, grad_norm=grad_norm, clipped=clipped,
+                       skipped_steps=state.skipped_steps, audio_seconds_per_second=speed)  # fmt: skip
+            losses, audio_seconds, window_start, clipped = [], 0.0, time.perf_counter(), 0
         if stop or (cfg.train.save_every and state.step % cfg.train.save_every == 0):
             run.save(last_path)
         if stop:

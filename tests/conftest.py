@@ -17,6 +17,8 @@ import soundfile
 
 from asr.config import ExperimentConfig, load_config
 
+# Scripts run by tests, not test modules: --doctest-modules must not import them.
+collect_ignore = ["ddp_driver.py", "data"]
 RATE = 16000
 PITCH = {ch: 300.0 + 350.0 * i for i, ch in enumerate("abcdefgh")}
 TONE_S, GAP_S, SPACE_S, EDGE_S = 0.10, 0.03, 0.10, 0.08

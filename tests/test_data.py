@@ -42,6 +42,18 @@ def test_start_batch_skips_what_was_trained():
     assert len(sampler) == len(full) - 2
 
 
+def test_ranks_share_an_epoch_without_overlap_and_take_equal_steps():
+    whole = DurationBucketSampler(DURATIONS, 4.0, seed=5).batches(2)
+    shards = [DurationBucketSampler(DURATIONS, 4.0, seed=5, rank=r, world_size=3) for r in (0, 1, 2)]
+    shards = [s.batches(2) for s in shards]
+    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == len(whole) // 3
+    seen = [i for s in shards for b in s for i in b]
+    assert len(seen) == len(set(seen))  # no utterance on two ranks
+    assert sorted(map(tuple, (b for s in shards for b in s))) == sorted(
+        map(tuple, whole[: len(whole) - len(whole) % 3])
+    )
+
+
 def test_collate_pads_and_keeps_integer_lengths():
     examples = [
         Example("a", torch.ones(3, 4), torch.tensor([1, 2]), "x"),

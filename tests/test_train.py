@@ -1,5 +1,6 @@
 """Training on the tone corpus (see conftest): overfitting, resuming, refusing to overwrite."""
 
+import importlib
 import json
 
 import pytest
@@ -107,3 +108,38 @@ def test_cuda_training_with_amp(tone_manifest, tmp_path, amp):
     state = read_checkpoint(summary.last_checkpoint)["train_state"]
     assert state["skipped_steps"] == 0 and state["best_wer"] < 1.0
     load_model(summary.last_checkpoint, device="cpu")
+
+
+def _nan_on_calls(monkeypatch, bad_calls):
+    """Make asr.train's CTC loss NaN on the given (0-based) calls, as a corrupt batch would."""
+    module = importlib.import_module("asr.train")  # the package exports a function of that name
+    real, calls = module.ctc_loss, iter(range(10**6))
+
+    def loss(*args, **kwargs):
+        value = real(*args, **kwargs)
+        return value * float("nan") if next(calls) in bad_calls else value
+
+    monkeypatch.setattr(module, "ctc_loss", loss)
+
+
+def test_nan_loss_skips_the_step_and_counts_it(tone_manifest, tmp_path, monkeypatch):
+    _nan_on_calls(monkeypatch, {3, 4, 10})
+    summary = train(tiny_config(tone_manifest, tmp_path, "train.max_steps=12", "train.log_every=4"),
+                    show_progress=False)  # fmt: skip
+    state = read_checkpoint(summary.last_checkpoint)["train_state"]
+    assert summary.steps == 12 and state["skipped_steps"] == 3  # 15 batches for 12 steps
+    assert all(torch.isfinite(v).all() for v in read_checkpoint(summary.last_checkpoint)["model"].values())
+    events = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    # logged at steps 4, 8 and 12
+    assert [e["skipped_steps"] for e in events if e["event"] == "train"] == [2, 2, 3]
+    assert "non-finite loss at step 3" in (tmp_path / "train.log").read_text()
+
+
+def test_nan_patience_stops_with_a_clear_error_and_keeps_progress(tone_manifest, tmp_path, monkeypatch):
+    from asr.train import NonFiniteError
+
+    _nan_on_calls(monkeypatch, set(range(5, 10**6)))
+    with pytest.raises(NonFiniteError, match="4 steps in a row had a non-finite loss"):
+        train(tiny_config(tone_manifest, tmp_path, "train.nonfinite_patience=4"), show_progress=False)
+    state = read_checkpoint(tmp_path / "checkpoints" / "last.pt")["train_state"]
+    assert state["step"] == 5 and state["skipped_steps"] == 4  # resumable from the last good step
