@@ -185,3 +185,42 @@ def export_checkpoint(
         "model": weights,
     }
     return [save_checkpoint(slim, output), *written]
+
+
+def average_checkpoints(models: list[PathLike], output: PathLike, best: int = 0) -> tuple[Path, list[Path]]:
+    """Average the weights of several checkpoints of one run (e.g. the last K epochs), which
+    usually decodes better than any one of them. ``best > 0`` keeps the ``best`` with the
+    lowest validation WER of their epoch. Writes an inference-only checkpoint; returns it and
+    the inputs used."""
+    loaded = [(Path(m), read_checkpoint(m)) for m in models]
+    if not loaded:
+        raise ValueError("no checkpoints to average")
+    if best:
+
+        def epoch_wer(item: tuple[Path, dict[str, Any]]) -> float:
+            wer = item[1].get("train_state", {}).get("epoch_wer")
+            if wer is None:
+                raise CheckpointError(f"{item[0]}: no validation WER recorded (not an epoch checkpoint?)")
+            return float(wer)
+
+        loaded = sorted(loaded, key=epoch_wer)[:best]
+    first_path, first = loaded[0]
+    for path, payload in loaded[1:]:
+        if payload["vocabulary"] != first["vocabulary"] or payload["model"].keys() != first["model"].keys():
+            raise CheckpointError(
+                f"{path} and {first_path} are not the same model (vocabulary or layers differ)"
+            )
+        if payload["config"]["model"] != first["config"]["model"]:
+            raise CheckpointError(f"{path} and {first_path} have different model configs")
+    averaged = {}
+    for name, value in first["model"].items():
+        if value.is_floating_point():
+            averaged[name] = sum(p["model"][name].double() for _, p in loaded) / len(loaded)
+            averaged[name] = averaged[name].to(value.dtype)
+        else:  # counters such as BatchNorm's num_batches_tracked
+            averaged[name] = value
+    out = {key: first[key] for key in ("format_version", "asr_version", "config", "vocabulary")}
+    out.update(
+        feature_stats=first.get("feature_stats"), model=averaged, averaged_from=[str(p) for p, _ in loaded]
+    )
+    return save_checkpoint(out, output), [p for p, _ in loaded]

@@ -7,6 +7,7 @@ asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best
 asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
 asr transcribe FILE... [--format txt|json|srt|vtt] [--lm LM.arpa]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
+asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
 asr export --model CKPT -o OUT.pt [--half] [--lm LM.arpa]   inference-only model (+ its LM)
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import asr
 import data_prep
 from asr.audio import AudioError
-from asr.checkpoint import CheckpointError, export_checkpoint
+from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
@@ -156,6 +157,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     decode = _decode_config(recognizer, args)
     for path in export_checkpoint(args.model, args.output, half=args.half, decode=decode):
         print(f"{path}\t{path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_average(args: argparse.Namespace) -> int:
+    path, used = average_checkpoints(args.models, args.output, best=args.best)
+    print(f"{path}: mean of {', '.join(str(p) for p in used)}")
     return 0
 
 
@@ -318,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("average", parents=[common], help="average the weights of several checkpoints")
+    p.add_argument("models", nargs="+", help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--best", type=int, default=0, metavar="K", help="only the K with the lowest epoch WER")
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("export", parents=[common], help="an inference-only model file for shipping")
     p.add_argument("--model", required=True, help="training checkpoint")

@@ -100,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 20  # steps between progress lines in train.log / metrics.jsonl
     save_every: int = 0  # > 0: also write last.pt every this many steps
+    keep_epochs: int = 0  # > 0: also keep epochNNN.pt for the newest this many epochs (asr average)
     tensorboard: bool = True
 
 

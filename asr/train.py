@@ -66,6 +66,8 @@ class TrainState:
     best_wer: float = math.inf
     best_cer: float = math.inf  # breaks WER ties, e.g. while WER is still 100%
     best_epoch: int = -1
+    epoch_wer: float = math.inf  # validation WER/CER of the last finished epoch (asr average --best)
+    epoch_cer: float = math.inf
     skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient, in all
     skipped_in_a_row: int = 0
 
@@ -443,11 +445,17 @@ def _train(
                 log.record("valid", state.step, epoch=state.epoch + 1, loss=valid_loss, wer=report.wer,
                            cer=report.cer)  # fmt: skip
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                state.epoch_wer, state.epoch_cer = report.wer, report.cer
+                paths = [last_path]
                 if (report.wer, report.cer) < (state.best_wer, state.best_cer):
                     state.best_wer, state.best_cer, state.best_epoch = report.wer, report.cer, state.epoch
-                    run.save(last_path, best_path)
-                else:
-                    run.save(last_path)
+                    paths.append(best_path)
+                if cfg.train.keep_epochs:
+                    paths.append(last_path.with_name(f"epoch{state.epoch:03d}.pt"))
+                run.save(*paths)
+                if cfg.train.keep_epochs and info.is_main:
+                    for old in sorted(last_path.parent.glob("epoch[0-9]*.pt"))[: -cfg.train.keep_epochs]:
+                        old.unlink()
         except NonFiniteError:
             run.save(last_path)  # the skipped steps changed nothing: resume after fixing the cause
             logger.error("saved %s at step %d", last_path, state.step)

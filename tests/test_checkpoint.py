@@ -143,3 +143,30 @@ def test_frozen_version_1_checkpoint_still_loads_and_decodes():
     out = rec.model(rec.extractor(fixture["wave"])[None], fixture["lengths"]).log_probs
     assert torch.allclose(out, fixture["log_probs"], atol=1e-5)
     assert rec.vocab.tokens == fixture["tokens"]
+
+
+def test_average_of_epoch_checkpoints(tone_manifest, tmp_path):
+    from asr.checkpoint import average_checkpoints
+    from asr.train import train
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config(tone_manifest, tmp_path / "exp", "train.epochs=5", "train.keep_epochs=3")
+    train(cfg, show_progress=False)
+    kept = sorted((tmp_path / "exp" / "checkpoints").glob("epoch*.pt"))
+    assert [p.name for p in kept] == ["epoch003.pt", "epoch004.pt", "epoch005.pt"]
+    path, used = average_checkpoints(kept, tmp_path / "avg.pt")
+    weights = [read_checkpoint(p)["model"] for p in kept]
+    averaged = load_model(path).model.state_dict()
+    for name, value in averaged.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, sum(w[name] for w in weights) / 3, atol=1e-6), name
+    assert not torch.equal(averaged["classifier.weight"], weights[-1]["classifier.weight"])
+
+    wers = [read_checkpoint(p)["train_state"]["epoch_wer"] for p in kept]
+    _, used = average_checkpoints(kept, tmp_path / "best2.pt", best=2)
+    assert sorted(wers[kept.index(p)] for p in used) == sorted(wers)[:2]
+
+    other = tiny_config(tone_manifest, tmp_path / "other", "train.epochs=1", "model.hidden_size=16")
+    train(other, show_progress=False)
+    with pytest.raises(CheckpointError, match="different"):
+        average_checkpoints([kept[0], tmp_path / "other" / "checkpoints" / "last.pt"], tmp_path / "x.pt")
