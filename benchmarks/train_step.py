@@ -1,0 +1,122 @@
+"""Our training step against a DeepSpeech2-style baseline of the same size, on the same batches.
+
+The baseline follows the architecture deepspeech.pytorch builds (written here from its
+description, not copied): two 2-D convolutions (41x11 then 21x11 kernels over frequency x time,
+BatchNorm, Hardtanh(0, 20), time stride 2) masked to each utterance's length, then
+bidirectional LSTM layers on packed sequences whose two directions are summed, sequence-wise
+BatchNorm before every layer but the first, and a BatchNorm + bias-free linear output layer.
+It gets our 80 log-mel bins (so its RNN input is 32 x 20, as ours) and the same hidden size
+and depth. Each step is forward + fp32 CTC + backward + clip + AdamW, on batches of
+utterances whose lengths vary as a duration bucket's do (so packing matters).
+
+Usage, from the repository root:
+    python benchmarks/train_step.py [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import torch
+from throughput import CHARS_PER_SECOND, VOCAB, time_training
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from asr.config import FeatureConfig, ModelConfig
+from asr.data import Batch
+from asr.model import AcousticModel, ModelOutput, count_parameters
+
+
+class DeepSpeech2(nn.Module):
+    """DS2 as deepspeech.pytorch shapes it, sized by ``hidden`` and ``layers``."""
+
+    def __init__(self, n_mels: int, vocab: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(1, 32, (41, 11), stride=(2, 2), padding=(20, 5)), nn.BatchNorm2d(32),
+                          nn.Hardtanh(0, 20)),
+            nn.Sequential(nn.Conv2d(32, 32, (21, 11), stride=(2, 1), padding=(10, 5)), nn.BatchNorm2d(32),
+                          nn.Hardtanh(0, 20)),
+        ])  # fmt: skip
+        freq = (n_mels + 40 - 41) // 2 + 1
+        freq = (freq + 20 - 21) // 2 + 1
+        sizes = [32 * freq] + [hidden] * (layers - 1)
+        self.norms = nn.ModuleList([nn.Identity()] + [nn.BatchNorm1d(s) for s in sizes[1:]])
+        self.rnns = nn.ModuleList([nn.LSTM(s, hidden, bidirectional=True, batch_first=True) for s in sizes])
+        self.out_norm = nn.BatchNorm1d(hidden)
+        self.out = nn.Linear(hidden, vocab, bias=False)
+
+    @staticmethod
+    def _seq_norm(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        b, t, h = x.shape
+        return norm(x.reshape(b * t, h)).reshape(b, t, h)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        x = features.transpose(1, 2).unsqueeze(1)  # [B, 1, F, T]
+        lengths = (lengths + 10 - 11) // 2 + 1  # the first conv's time stride
+        for conv in self.convs:
+            x = conv(x)
+            keep = torch.arange(x.shape[3], device=x.device)[None, :] < lengths[:, None]
+            x = x * keep[:, None, None, :]
+        b, c, f, t = x.shape
+        x = x.reshape(b, c * f, t).transpose(1, 2)  # [B, T', C*F']
+        for norm, rnn in zip(self.norms, self.rnns, strict=True):
+            x = self._seq_norm(norm, x) if not isinstance(norm, nn.Identity) else x
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = pad_packed_sequence(rnn(packed)[0], batch_first=True, total_length=t)
+            x = x.view(b, t, 2, -1).sum(2)  # directions summed, as DS2 does
+        logits = self.out(self._seq_norm(self.out_norm, x))
+        return ModelOutput(torch.log_softmax(logits.float(), dim=-1), lengths)
+
+
+def bucket_batch(batch: int, seconds: float, features: FeatureConfig, device: torch.device) -> Batch:
+    """``batch`` utterances of 80-100% of ``seconds``, as one duration bucket holds."""
+    g = torch.Generator().manual_seed(0)
+    frames = torch.linspace(0.8, 1.0, batch)[torch.randperm(batch, generator=g)] * seconds * 100
+    lengths = frames.long()
+    n_targets = (lengths * CHARS_PER_SECOND // 100).clamp(min=1)
+    feats = torch.randn(batch, int(lengths.max()), features.n_mels, generator=g)
+    feats *= (torch.arange(feats.shape[1])[None, :] < lengths[:, None])[..., None]
+    targets = torch.randint(1, VOCAB, (batch, int(n_targets.max())), generator=g)
+    return Batch([str(i) for i in range(batch)], feats, lengths, targets, n_targets, [""] * batch).to(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--layers", type=int, default=3)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    features = FeatureConfig()
+    batch = bucket_batch(args.batch, args.seconds, features, device)
+    audio = float(batch.feature_lengths.sum()) / 100
+    ours = dataclasses.replace(ModelConfig(), hidden_size=args.hidden, num_layers=args.layers)
+    rows = [
+        (f"ours lstm {args.layers}x{args.hidden}, stride 2", AcousticModel(ours, features.n_mels, VOCAB)),
+        (f"DS2-style lstm {args.layers}x{args.hidden}, stride 2, packed",
+         DeepSpeech2(features.n_mels, VOCAB, args.hidden, args.layers)),
+        (f"ours lstm {args.layers}x{args.hidden}, stride 4",
+         AcousticModel(dataclasses.replace(ours, time_stride=4), features.n_mels, VOCAB)),
+    ]  # fmt: skip
+    shortest = args.seconds * 0.8
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{args.batch} utterances of {shortest:g}-{args.seconds:g} s, {args.steps} timed steps"
+    )
+    header = f"{'model':44} {'params':>8} {'audio s/s':>10} {'ratio':>6}"
+    print(header + "\n" + "-" * len(header))
+    baseline = None
+    for name, model in rows:
+        torch.manual_seed(0)
+        speed = audio / time_training(model.to(device), batch, args.steps, device)  # type: ignore[arg-type]
+        baseline = baseline or speed
+        print(f"{name:44} {count_parameters(model) / 1e6:7.2f}M {speed:10.1f} {speed / baseline:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
