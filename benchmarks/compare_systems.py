@@ -1,0 +1,121 @@
+"""The bundled model against other offline recognisers on the same clips: WER and real-time factor.
+
+Systems, each given the same 16 kHz waveforms (loaded once, outside the timing):
+  asr greedy      the bundled model (or --model), greedy CTC decoding
+  asr beam+LM     the same model with its decode settings (beam search + word 3-gram LM)
+  pocketsphinx    pip install pocketsphinx (bundles the CMU US English model and LM)
+  faster-whisper  pip install faster-whisper, with the "base" weights already in the
+                  Hugging Face cache (it downloads them otherwise; skipped when it cannot)
+RTF = processing seconds / audio seconds, one process on this machine's CPU threads.
+
+Usage: python benchmarks/compare_systems.py MANIFEST.jsonl [MANIFEST.jsonl ...] [--model CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.checkpoint import load_model
+from asr.config import TextConfig
+from asr.manifest import read_manifest
+from asr.metrics import score
+from asr.text import Normalizer
+from asr.transcribe import transcribe
+
+BUNDLED = Path(__file__).resolve().parent.parent / "asr" / "assets" / "model.pt"
+Recognise = Callable[[list[torch.Tensor]], list[str]]
+
+
+def asr_system(model: Path, beam: bool) -> Recognise:
+    recognizer = load_model(model)
+    decode = recognizer.config.decode
+    if not beam:
+        decode = dataclasses.replace(decode, method="greedy")
+    elif decode.method != "beam":
+        raise SystemExit(f"{model} has no beam/LM decode settings (asr export --lm ...)")
+    return lambda waves: [t.text for t in transcribe(recognizer, waves, decode=decode, show_progress=False)]
+
+
+def pocketsphinx_system() -> Recognise | str:
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        return "not installed (pip install pocketsphinx)"
+    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+
+    def run(waves: list[torch.Tensor]) -> list[str]:
+        out = []
+        for wave in waves:
+            pcm = (wave.clamp(-1, 1) * 32767).to(torch.int16).numpy().tobytes()
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            out.append(decoder.hyp().hypstr if decoder.hyp() else "")
+        return out
+
+    return run
+
+
+def whisper_system() -> Recognise | str:
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        return "not installed (pip install faster-whisper)"
+    try:
+        model = WhisperModel("base", device="cpu", compute_type="int8", local_files_only=True)
+    except Exception as err:  # no cached weights and no network
+        return f"weights unavailable offline ({type(err).__name__})"
+
+    def run(waves: list[torch.Tensor]) -> list[str]:
+        out = []
+        for wave in waves:
+            segments, _ = model.transcribe(wave.numpy().astype(np.float32), language="en", beam_size=5)
+            out.append(" ".join(s.text for s in segments))
+        return out
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifests", nargs="+", type=Path)
+    parser.add_argument("--model", type=Path, default=BUNDLED)
+    args = parser.parse_args()
+    systems: dict[str, Recognise | str] = {
+        "asr greedy": asr_system(args.model, beam=False),
+        "asr beam+LM": asr_system(args.model, beam=True),
+        "pocketsphinx 5 (en-us)": pocketsphinx_system(),
+        "faster-whisper base (int8)": whisper_system(),
+    }
+    normalizer = Normalizer(TextConfig())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model}\n")
+    header = f"{'test set':22} {'system':28} {'WER':>7} {'CER':>7} {'RTF':>7}"
+    print(header + "\n" + "-" * len(header))
+    for manifest in args.manifests:
+        utts = read_manifest(manifest)
+        waves = [load_audio(u.audio_filepath) for u in utts]
+        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"
+        refs = {u.id: u.text for u in utts}
+        for system, run in systems.items():
+            if isinstance(run, str):
+                print(f"{name:22} {system:28} {'—':>7} {'—':>7} {'—':>7}  {run}")
+                continue
+            run(waves[:1])  # warm-up: allocator, oneDNN plans, LM loading
+            start = time.perf_counter()
+            hyps = run(waves)
+            rtf = (time.perf_counter() - start) / seconds
+            report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, normalizer)
+            print(f"{name:22} {system:28} {100 * report.wer:6.1f}% {100 * report.cer:6.1f}% {rtf:7.4f}")
+
+
+if __name__ == "__main__":
+    main()
