@@ -49,6 +49,19 @@ def audio_duration(path: PathLike) -> float:
         return handle.frames / handle.samplerate
 
 
+def check_samples(path: PathLike) -> None:
+    """Decode a floating-point file in full to find NaN/inf samples; integer PCM (most
+    corpora) cannot hold them, so only float files pay for the read.
+
+    Raises:
+        AudioError: as :func:`load_audio`.
+    """
+    with _open(Path(path)) as handle:
+        is_float = handle.subtype in ("FLOAT", "DOUBLE")
+    if is_float:
+        load_audio(path)
+
+
 def load_audio(path: PathLike, offset: float = 0.0, duration: float | None = None) -> torch.Tensor:
     """Read ``duration`` seconds from ``offset`` (all of it when None).
 

@@ -149,7 +149,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             sys.stdout.write(write(t))
     if failed:
         logger.error("%d of %d files could not be transcribed", len(failed), len(transcripts))
-    return 1 if failed else 0
+    return 1 if failed and not ok else 0  # non-zero only when nothing could be transcribed
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from asr.audio import load_audio
+from asr.audio import AudioError, load_audio
 from asr.augment import Augmenter, item_generator
 from asr.features import FeatureExtractor
 from asr.manifest import Utterance
@@ -28,6 +28,7 @@ class Example:
     features: torch.Tensor  # float32 [num_frames, n_mels]
     targets: torch.Tensor  # int64 [num_tokens]; empty when there is no vocabulary
     text: str  # raw manifest text, kept for scoring
+    error: str = ""  # why the audio could not be read (then features has no frames)
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Batch:
     targets: torch.Tensor  # int64 [B, U_max], zero padded
     target_lengths: torch.Tensor  # int64 [B]
     texts: list[str]
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (utt id, reason): left out
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         return Batch(
@@ -47,6 +49,7 @@ class Batch:
             targets=self.targets.to(device, non_blocking=non_blocking),
             target_lengths=self.target_lengths.to(device, non_blocking=non_blocking),
             texts=self.texts,
+            failed=self.failed,
         )
 
     def pin_memory(self) -> Batch:
@@ -61,6 +64,9 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
 
     Characters the vocabulary lacks are left out of the *targets* only; callers
     report them first (see :func:`asr.text.unknown_report`). The raw text is kept.
+    Audio that cannot be read gives an :class:`Example` with ``error`` set, which
+    :func:`collate` leaves out of the batch and lists in ``Batch.failed``: one bad file
+    costs one utterance, not the run.
     With an ``augmenter``, set ``epoch`` before each epoch: augmentation draws from
     (seed, epoch, index).
     """
@@ -103,19 +109,26 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         if self.vocab is not None and self.normalizer is not None:
             ids = self.vocab.encode_known(self.normalizer(utt.text))
         gen = item_generator(self.seed, self.epoch, index) if self.augmenter is not None else None
-        return Example(
-            utt_id=utt.id,
-            features=self.load_features(utt, gen),
-            targets=torch.tensor(ids, dtype=torch.int64),
-            text=utt.text,
-        )
+        try:
+            features = self.load_features(utt, gen)
+        except AudioError as err:
+            empty = torch.zeros(0, self.extractor.cfg.n_mels)
+            return Example(utt.id, empty, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
+        return Example(utt.id, features, torch.tensor(ids, dtype=torch.int64), utt.text)
 
 
 def collate(examples: Sequence[Example]) -> Batch:
-    """Pad to the longest example; lengths are the true integer sizes."""
+    """Pad to the longest example; lengths are the true integer sizes. Examples whose audio
+    failed to load are left out and listed in ``failed`` (the batch may end up empty)."""
+    failed = [(e.utt_id, e.error) for e in examples if e.error]
+    n_mels = examples[0].features.shape[1]
+    examples = [e for e in examples if not e.error]
+    if not examples:
+        empty = torch.zeros(0, 1, dtype=torch.int64)
+        return Batch([], torch.zeros(0, 1, n_mels), torch.zeros(0, dtype=torch.int64), empty,
+                     torch.zeros(0, dtype=torch.int64), [], failed)  # fmt: skip
     feature_lengths = torch.tensor([e.features.shape[0] for e in examples], dtype=torch.int64)
     target_lengths = torch.tensor([e.targets.shape[0] for e in examples], dtype=torch.int64)
-    n_mels = examples[0].features.shape[1]
     features = torch.zeros(len(examples), int(feature_lengths.max()), n_mels)
     targets = torch.zeros(len(examples), max(int(target_lengths.max()), 1), dtype=torch.int64)
     for i, e in enumerate(examples):
@@ -128,6 +141,7 @@ def collate(examples: Sequence[Example]) -> Batch:
         targets=targets,
         target_lengths=target_lengths,
         texts=[e.text for e in examples],
+        failed=failed,
     )
 
 

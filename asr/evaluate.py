@@ -7,6 +7,7 @@ utterance, keyed by id), ``errors.txt`` (aligned errors, worst first) and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from asr._types import PathLike
+from asr.audio import AudioError
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, Batch, inference_loader
@@ -49,14 +51,22 @@ def infer(
     device: torch.device,
     with_loss: bool = False,
     show_progress: bool = False,
+    failed: list[tuple[str, str]] | None = None,
 ) -> tuple[list[Hypothesis], float | None]:
-    """Hypotheses for every batch, plus the mean CTC loss when asked."""
+    """Hypotheses for every batch, plus the mean CTC loss when asked. Utterances whose audio
+    could not be read get no hypothesis; they are logged and appended to ``failed``."""
     was_training = model.training
     model.eval()
     hyps: list[Hypothesis] = []
     loss_sum, loss_count = 0.0, 0
     try:
         for batch in progress(batches, show_progress, desc="decode", unit="batch"):
+            for utt_id, reason in batch.failed:
+                logger.warning("%s: skipped: %s", utt_id, reason)
+            if failed is not None:
+                failed.extend(batch.failed)
+            if not batch.utt_ids:
+                continue
             batch = batch.to(device)
             out = model(batch.features, batch.feature_lengths)
             hyps.extend(decoder(out.log_probs, out.output_lengths, batch.utt_ids))
@@ -87,10 +97,16 @@ def evaluate(
     dataset = AsrDataset(utterances, recognizer.extractor)
     loader = inference_loader(dataset, decode.batch_seconds, num_workers)
     decoder = make_decoder(recognizer.vocab, decode, torch_device)
-    hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress)
-    report = score(
-        {u.id: u.text for u in utterances}, {h.utt_id: h.text for h in hyps}, recognizer.normalizer
-    )
+    failed: list[tuple[str, str]] = []
+    hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress, failed)
+    if len(failed) == len(utterances):
+        raise AudioError(
+            manifest, f"none of its {len(failed)} audio files could be read, e.g. {failed[0][1]}"
+        )
+    unreadable = {utt_id for utt_id, _ in failed}
+    refs = {u.id: u.text for u in utterances if u.id not in unreadable}
+    report = score(refs, {h.utt_id: h.text for h in hyps}, recognizer.normalizer)
+    report = dataclasses.replace(report, unreadable=failed)
     if out_dir is not None:
         write_report(report, hyps, Path(out_dir))
     return report

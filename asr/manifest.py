@@ -86,11 +86,18 @@ def read_manifest(path: PathLike) -> list[Utterance]:
     folder = path.resolve().parent
     utterances: list[Utterance] = []
     first_line: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw_bytes in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ManifestError(
+                    f"{where}: not UTF-8 (byte 0x{raw_bytes[err.start]:02x} at column {err.start + 1}); "
+                    "re-export the manifest as UTF-8"
+                ) from None
             if not raw.strip():
                 continue
-            where = f"{path}:{number}"
             utt = _parse_line(raw, folder, where)
             if utt.id in first_line:
                 raise ManifestError(

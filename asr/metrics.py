@@ -42,6 +42,7 @@ class ErrorReport:
     ref_chars: int
     utterances: int
     per_utterance: list[UttError] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (utt id, reason): not scored
 
     def summary(self) -> dict[str, Any]:
         """The corpus-level figures as a JSON-ready dict (no per-utterance rows)."""
@@ -54,6 +55,7 @@ class ErrorReport:
             f"WER {100 * self.wer:.2f}% [{self.substitutions} sub, {self.deletions} del, "
             f"{self.insertions} ins / {self.ref_words} words], CER {100 * self.cer:.2f}%, "
             f"{self.utterances} utterances"
+            + (f" ({len(self.unreadable)} more unreadable, not scored)" if self.unreadable else "")
         )
 
 

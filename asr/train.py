@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from asr import distributed
+from asr.audio import AudioError
 from asr.augment import Augmenter
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
@@ -120,24 +121,47 @@ def _read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Ut
     valid_utts = read_manifest(cfg.data.valid_manifest)
     kept = [u for u in train_utts if u.duration <= cfg.data.max_duration]
     if len(kept) < len(train_utts):
-        logger.warning(
-            "skipping %d training utterances longer than data.max_duration=%.1f s",
-            len(train_utts) - len(kept),
-            cfg.data.max_duration,
-        )
+        long = [u.id for u in train_utts if u.duration > cfg.data.max_duration]
+        logger.warning("%d training utterances longer than data.max_duration=%.1f s are left out, e.g. %s",
+                       len(long), cfg.data.max_duration, ", ".join(long[:5]))  # fmt: skip
     if not kept or not valid_utts:
         raise ValueError("no training or no validation utterances to use")
     return kept, valid_utts
 
 
+def _usable_for_training(
+    cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance]
+) -> list[Utterance]:
+    """Leave out, naming them, rows that cannot teach anything: an empty transcript, or a
+    label with more characters than the model has output frames (CTC-infeasible)."""
+    empty = [u.id for u in utts if not normalizer(u.text)]
+    infeasible = [
+        u.id
+        for u in utts
+        if normalizer(u.text) and ctc_infeasible(normalizer(u.text), u.duration, cfg.features, cfg.model)
+    ]
+    if empty:
+        logger.warning("%d training utterances have an empty transcript and are left out, e.g. %s",
+                       len(empty), ", ".join(empty[:5]))  # fmt: skip
+    if infeasible:
+        logger.warning(
+            "%d training utterances have more characters than output frames and are left out "
+            "(lower model.time_stride?), e.g. %s", len(infeasible), ", ".join(infeasible[:5]),
+        )  # fmt: skip
+    dropped = set(empty) | set(infeasible)
+    kept = [u for u in utts if u.id not in dropped]
+    if not kept:
+        raise ValueError(f"{cfg.data.train_manifest}: no training utterance is usable (see the warnings)")
+    return kept
+
+
 def _check_texts(
-    cfg: ExperimentConfig,
     normalizer: Normalizer,
     vocab: Vocabulary,
     train_utts: list[Utterance],
     valid_utts: list[Utterance],
 ) -> None:
-    """Report unknown characters and labels too long for their audio (CTC-infeasible)."""
+    """Report characters the vocabulary lacks, and rare ones that a typo may have put in it."""
     for name, utts in (("training", train_utts), ("validation", valid_utts)):
         report = unknown_report(((u.id, normalizer(u.text)) for u in utts), vocab)
         if report:
@@ -150,16 +174,19 @@ def _check_texts(
                 chars,
                 ", ".join(list(report)[:5]),
             )
-    infeasible = [
-        u.id for u in train_utts if ctc_infeasible(normalizer(u.text), u.duration, cfg.features, cfg.model)
-    ]
-    if infeasible:
+    users: dict[str, list[str]] = {}
+    for u in train_utts:
+        for ch in set(normalizer(u.text)):
+            users.setdefault(ch, []).append(u.id)
+    rare_limit = max(1, len(train_utts) // 1000)
+    rare = {ch: ids for ch, ids in users.items() if len(ids) <= rare_limit and len(train_utts) >= 5}
+    for ch, ids in sorted(rare.items()):
+        if ch == " ":
+            continue
         logger.warning(
-            "%d training utterances have more characters than output frames and teach nothing "
-            "(lower model.time_stride?), e.g. %s",
-            len(infeasible),
-            ", ".join(infeasible[:5]),
-        )
+            "character %r occurs in only %d training utterance(s) (e.g. %s): a typo or foreign "
+            "text? It is in the vocabulary now", ch, len(ids), ", ".join(ids[:3]),
+        )  # fmt: skip
 
 
 def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
@@ -243,6 +270,7 @@ class _Run:
     device: torch.device
     state: TrainState
     dist: distributed.Dist
+    unreadable: set[str] = dataclasses.field(default_factory=set)  # utterances whose audio failed
 
     def save(self, *paths: Path, gather_rng: bool = True) -> None:
         """Rank 0 writes ``paths``; every rank must call this at the same point (it gathers
@@ -377,12 +405,13 @@ def _train(
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
     train_utts, valid_utts = _read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
+    train_utts = _usable_for_training(cfg, normalizer, train_utts)
     if resumed is not None:
         vocab = Vocabulary(resumed["vocabulary"])
     else:
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
-    _check_texts(cfg, normalizer, vocab, train_utts, valid_utts)
+    _check_texts(normalizer, vocab, train_utts, valid_utts)
     extractor = _make_extractor(cfg, train_utts, resumed)
     durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
@@ -438,8 +467,13 @@ def _train(
                 stopped = _train_epoch(run, train_loader, sampler, log, sigterm, show_progress, last_path)
                 if stopped:
                     break
-                hyps, valid_loss = infer(model, valid_loader, GreedyDecoder(vocab), device, with_loss=True)
-                refs = {u.id: u.text for u in valid_utts}
+                failed: list[tuple[str, str]] = []
+                hyps, valid_loss = infer(
+                    model, valid_loader, GreedyDecoder(vocab), device, True, False, failed
+                )
+                if len(failed) == len(valid_utts):
+                    raise AudioError(cfg.data.valid_manifest, "none of the validation audio could be read")
+                refs = {u.id: u.text for u in valid_utts if u.id not in {f[0] for f in failed}}
                 report = score(refs, {h.utt_id: h.text for h in hyps}, normalizer)
                 logger.info("epoch %d validation: loss %.3f, %s", state.epoch + 1, valid_loss or 0, report)
                 log.record("valid", state.step, epoch=state.epoch + 1, loss=valid_loss, wer=report.wer,
@@ -498,10 +532,18 @@ def _train_epoch(
     losses: list[float] = []
     audio_seconds, window_start = 0.0, time.perf_counter()
     bar = progress(loader, show_progress, desc=f"epoch {state.epoch + 1}", unit="batch")
-    clipped = 0
+    clipped = trained = 0
     for batch in bar:
+        for utt_id, reason in batch.failed:
+            if utt_id not in run.unreadable:  # once per utterance, not once per epoch
+                run.unreadable.add(utt_id)
+                logger.warning("%s: left out of training: %s", utt_id, reason)
+        if run.dist.any(not batch.utt_ids, run.device):  # all ranks skip, or DDP would wait forever
+            state.batch_in_epoch += 1
+            continue
         result = run.step(batch.to(run.device, non_blocking=True))
         state.batch_in_epoch += 1
+        trained += 1
         out_of_steps = bool(cfg.train.max_steps and state.step >= cfg.train.max_steps)
         stop = run.dist.any(out_of_steps or sigterm.is_set(), run.device)
         if result is None:
@@ -532,4 +574,6 @@ def _train_epoch(
             reason = "SIGTERM" if sigterm.is_set() else "train.max_steps"
             logger.info("stopping at step %d (%s); saved %s", state.step, reason, last_path)
             return True
+    if not trained and run.unreadable:
+        raise AudioError(cfg.data.train_manifest, "none of the training audio in this epoch could be read")
     return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from asr.decode import BeamDecoder
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.runtime import pick_device, progress
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,12 +42,18 @@ def cache_log_probs(
     recognizer.to(torch_device).model.eval()
     dataset = AsrDataset(utterances, recognizer.extractor)
     cached = []
+    unreadable = set()
     for batch in inference_loader(dataset, recognizer.config.decode.batch_seconds):
+        for utt_id, reason in batch.failed:
+            logger.warning("%s: skipped: %s", utt_id, reason)
+            unreadable.add(utt_id)
+        if not batch.utt_ids:
+            continue
         batch = batch.to(torch_device)
         out = recognizer.model(batch.features, batch.feature_lengths)
         for row, (utt_id, length) in enumerate(zip(batch.utt_ids, out.output_lengths.tolist())):
             cached.append((utt_id, out.log_probs[row, :length].cpu()))
-    return {u.id: u.text for u in utterances}, cached
+    return {u.id: u.text for u in utterances if u.id not in unreadable}, cached
 
 
 def tune(

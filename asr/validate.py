@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from asr.audio import SAMPLE_RATE, AudioError, audio_duration
+from asr.audio import SAMPLE_RATE, AudioError, audio_duration, check_samples
 from asr.config import FeatureConfig, ModelConfig
 from asr.features import num_frames
 from asr.manifest import Utterance
@@ -72,6 +72,7 @@ def problem(utt: Utterance, normalizer: Normalizer, limits: Limits) -> str | Non
     if limits.check_audio:
         try:
             file_seconds = audio_duration(utt.audio_filepath)
+            check_samples(utt.audio_filepath)
         except AudioError as err:
             return f"unreadable audio: {err.reason}"
         if utt.offset + utt.duration > file_seconds + 0.1:

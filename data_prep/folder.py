@@ -26,7 +26,12 @@ def read_folder(corpus_dir: Path) -> list[Utterance]:
         if transcript is None:
             untranscribed.append(audio)
             continue
-        text = " ".join(transcript.read_text(encoding="utf-8", errors="replace").split())
+        try:
+            text = " ".join(transcript.read_bytes().decode("utf-8").split())
+        except UnicodeDecodeError as err:
+            logger.warning("%s: transcript is not UTF-8 (byte at offset %d); %s left out",
+                           transcript, err.start, audio.name)  # fmt: skip
+            continue
         utt_id = str(audio.relative_to(corpus_dir).with_suffix("")).replace("/", "-")
         speaker = str(audio.parent.relative_to(corpus_dir)) or None
         rows.append(Utterance(utt_id, audio.resolve(), probe_duration(audio), text, speaker=speaker))

@@ -18,7 +18,7 @@ import soundfile
 from asr.config import ExperimentConfig, load_config
 
 # Scripts run by tests, not test modules: --doctest-modules must not import them.
-collect_ignore = ["ddp_driver.py", "data"]
+collect_ignore = ["ddp_driver.py", "bad_inputs.py", "data"]
 RATE = 16000
 PITCH = {ch: 300.0 + 350.0 * i for i, ch in enumerate("abcdefgh")}
 TONE_S, GAP_S, SPACE_S, EDGE_S = 0.10, 0.03, 0.10, 0.08
