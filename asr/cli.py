@@ -28,7 +28,7 @@ from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoi
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
 from asr.runtime import setup_logging
-from asr.train import NonFiniteError
+from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
 from data_prep.download import DownloadError
 from data_prep.synthetic import SynthesisError
@@ -44,6 +44,7 @@ USER_ERRORS = (
     ConfigError,
     ManifestError,
     NonFiniteError,
+    OutputDirError,
     FileNotFoundError,
     FileExistsError,
     ValueError,

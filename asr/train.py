@@ -20,7 +20,9 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -222,6 +224,36 @@ class NonFiniteError(RuntimeError):
     """Too many optimiser steps in a row had a NaN/inf loss or gradient."""
 
 
+class OutputDirError(RuntimeError):
+    """The experiment folder cannot hold the run's files (read-only, not a folder, disk full)."""
+
+
+def _check_writable(exp_dir: Path) -> None:
+    """Fail before any work if ``exp_dir`` cannot be created and written to."""
+    probe = exp_dir / f".write-test-{os.getpid()}"
+    try:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"0" * 4096)
+    except OSError as err:
+        raise OutputDirError(f"cannot write to exp_dir {exp_dir}: {err.strerror or err}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def _check_free_space(exp_dir: Path, model: torch.nn.Module, checkpoints: int) -> None:
+    """Each checkpoint holds the weights and AdamW's two moments (fp32); atomic saves need
+    room for one more copy while writing. Refuse to start if the disk cannot hold them."""
+    one = 3 * 4 * sum(p.numel() for p in model.parameters()) + (1 << 20)
+    needed = one * (checkpoints + 1)
+    free = shutil.disk_usage(exp_dir).free
+    if free < needed:
+        raise OutputDirError(
+            f"{exp_dir}: {free / 1e6:.0f} MB free, but {checkpoints} checkpoints of {one / 1e6:.0f} MB "
+            f"(+1 while saving) need {needed / 1e6:.0f} MB; free space or choose another exp_dir"
+        )
+
+
 class _MetricsLog:
     """``metrics.jsonl`` (one JSON line per event) plus optional TensorBoard scalars;
     a no-op on ranks other than 0."""
@@ -360,7 +392,7 @@ def train(
         raise FileExistsError(
             f"{last_path} exists: pass resume=True (--resume) to continue it, or choose a new exp_dir"
         )
-    exp_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(exp_dir)
     info, device = distributed.init(cfg.train.device)
     try:
         with _rank_logging(info, exp_dir / "train.log"):
@@ -444,6 +476,8 @@ def _train(
     )
     amp_dtype = _amp_dtype(cfg.train.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if info.is_main:
+        _check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
     run = _Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device,
                TrainState(), info)  # fmt: skip
     if resumed is not None:
