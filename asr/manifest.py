@@ -36,6 +36,13 @@ def _default_id(path: Path, offset: float) -> str:
     return path.stem if offset == 0 else f"{path.stem}-{offset:.2f}"
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _parse_line(raw: str, folder: Path, where: str) -> Utterance:
     try:
         row = json.loads(raw)
@@ -53,7 +60,7 @@ def _parse_line(raw: str, folder: Path, where: str) -> Utterance:
     numbers = {}
     for key, default in (("duration", None), ("offset", 0.0)):
         value = row.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise ManifestError(f"{where}: {key} must be a finite number, got {value!r}")
         if value < 0:
             raise ManifestError(f"{where}: {key} must not be negative, got {value}")
