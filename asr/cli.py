@@ -5,7 +5,7 @@ asr validate M.jsonl                           rows that cannot train, with reas
 asr manifest merge|split ...                   combine, or split without speaker leaks
 asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
 asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
-asr transcribe FILE... [--format txt|json|srt|vtt] [--lm LM.arpa]
+asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
 asr export --model CKPT -o OUT.pt [--half] [--lm LM.arpa]   inference-only model (+ its LM)
@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +28,10 @@ from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
 from asr.manifest import ManifestError
-from asr.runtime import setup_logging
+from asr.runtime import progress, setup_logging
 from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
+from data_prep.common import AUDIO_SUFFIXES, audio_files
 from data_prep.download import DownloadError
 from data_prep.synthetic import SynthesisError
 
@@ -118,39 +120,73 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+TRANSCRIBE_CHUNK = 64  # files per call: outputs are written (and --resume can skip them) per chunk
+
+
+def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
+    """(audio file, output name without suffix): a folder's audio files keep their relative
+    paths (so equal names in sub-folders do not collide); a repeated name gets -2, -3, ..."""
+    pairs, used = [], set()
+    for given in map(Path, paths):
+        found = (
+            [(f, f.relative_to(given).with_suffix("")) for f in audio_files(given)] if given.is_dir() else []
+        )
+        if given.is_dir() and not found:
+            logger.warning("%s: no audio files (%s) in this folder", given, " ".join(AUDIO_SUFFIXES))
+        for audio, name in found or ([] if given.is_dir() else [(given, Path(given.stem))]):
+            unique, n = name, 1
+            while unique in used:
+                n += 1
+                unique = name.with_name(f"{name.name}-{n}")
+            used.add(unique)
+            pairs.append((audio, unique))
+    return pairs
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(_model_path(args.model))
-    transcripts = asr.transcribe(
-        recognizer, args.files, device=args.device, skip_errors=True, show_progress=not args.quiet,
-        decode=_decode_config(recognizer, args),
-    )  # fmt: skip
-    failed = [t for t in transcripts if t.error]
-    for t in failed:
-        logger.error("%s", t.error)
-    ok = [t for t in transcripts if not t.error]
-    write = WRITERS[args.format]
-    if args.output_dir:
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        used: set[str] = set()
-        for t in ok:
-            stem = Path(t.source).stem
-            name = stem if stem not in used else f"{stem}-{len(used)}"
-            used.add(name)
-            path = out_dir / f"{name}.{args.format}"
-            path.write_text(write(t), encoding="utf-8")
-            print(path)
-    elif args.format == "txt":
-        for t in ok:
-            print(f"{t.source}\t{t.text}" if len(args.files) > 1 else t.text)
-    elif args.format in ("srt", "vtt") and len(args.files) > 1:
+    decode = _decode_config(recognizer, args)
+    inputs = _transcribe_inputs(args.files)
+    out_dir = Path(args.output_dir) if args.output_dir else None
+    if args.resume and out_dir is None:
+        raise ValueError("--resume needs --output-dir (it skips files whose output is already there)")
+    if out_dir is None and args.format in ("srt", "vtt") and len(inputs) > 1:
         raise ValueError(f"--format {args.format} with several files needs --output-dir")
-    else:
-        for t in ok:
-            sys.stdout.write(write(t))
-    if failed:
-        logger.error("%d of %d files could not be transcribed", len(failed), len(transcripts))
-    return 1 if failed and not ok else 0  # non-zero only when nothing could be transcribed
+    target = {audio: out_dir / f"{name}.{args.format}" for audio, name in inputs} if out_dir else {}
+    if args.resume:
+        done = [a for a, _ in inputs if target[a].exists()]
+        if done:
+            logger.info("--resume: %d of %d files already transcribed in %s", len(done), len(inputs), out_dir)
+        inputs = [(a, n) for a, n in inputs if not target[a].exists()]
+    write = WRITERS[args.format]
+    failures = successes = 0
+    chunks = range(0, len(inputs), TRANSCRIBE_CHUNK)
+    bar = progress(chunks, not args.quiet and len(chunks) > 1, desc=f"{len(inputs)} files", unit="chunk")
+    for start in bar:
+        chunk = inputs[start : start + TRANSCRIBE_CHUNK]
+        inner_bar = not args.quiet and len(chunks) == 1
+        transcripts = asr.transcribe(recognizer, [a for a, _ in chunk], device=args.device, skip_errors=True,
+                                     show_progress=inner_bar, decode=decode)  # fmt: skip
+        for (audio, _), t in zip(chunk, transcripts, strict=True):
+            if t.error:
+                failures += 1
+                logger.error("%s", t.error)
+                continue
+            successes += 1
+            if out_dir is not None:
+                path = target[audio]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.name + ".part")  # a killed run leaves no half-written file
+                partial.write_text(write(t), encoding="utf-8")
+                os.replace(partial, path)
+                print(path)
+            elif args.format == "txt":
+                print(f"{t.source}\t{t.text}" if len(inputs) > 1 else t.text)
+            else:
+                sys.stdout.write(write(t))
+    if failures:
+        logger.error("%d of %d files could not be transcribed", failures, failures + successes)
+    return 1 if failures and not successes else 0  # non-zero only when nothing could be transcribed
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -319,10 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
+    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...) or folders of them")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--format", choices=sorted(WRITERS), default="txt")
     p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")
+    p.add_argument("--resume", action="store_true", help="skip files whose output is already in --output-dir")
     p.add_argument("--device", default="auto")
     _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
