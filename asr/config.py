@@ -110,6 +110,8 @@ class DecodeConfig:
 
     method: Literal["greedy", "beam"] = "greedy"
     batch_seconds: float = 600.0  # padded audio seconds per inference batch
+    chunk_seconds: float = 30.0  # longer inputs are transcribed in chunks of this length (0: never)
+    chunk_overlap: float = 2.0  # seconds of context read on each side of a chunk
     beam_size: int = 50
     beam_threshold: float = 25.0  # prune hypotheses this far (log) below the best
     lm: str = ""  # word n-gram LM (ARPA or KenLM binary); "" = lexicon-free, no LM

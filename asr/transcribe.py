@@ -1,12 +1,14 @@
 """Transcription: audio files or waveforms -> one :class:`Transcript` each, in input order.
 
 Inputs are grouped into batches of similar duration (capped by padded seconds),
-decoded greedily, and returned in the order given.
+decoded, and returned in the order given. Inputs longer than ``decode.chunk_seconds``
+go through :mod:`asr.longaudio` one at a time, in bounded memory.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,8 @@ from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.checkpoint import Recognizer, load_model
 from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
-from asr.decode import make_decoder
+from asr.decode import Decoder, make_decoder
+from asr.longaudio import pause_segments, stitched_log_probs
 from asr.runtime import pick_device, progress
 
 AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
@@ -80,9 +83,13 @@ def transcribe(
     results: list[Transcript | None] = [None] * len(items)
     durations: list[float] = []
     readable: list[int] = []
+    long_limit = decode.chunk_seconds + 2 * decode.chunk_overlap if decode.chunk_seconds > 0 else math.inf
     for i, item in enumerate(items):
         try:
             seconds = item.shape[-1] / SAMPLE_RATE if isinstance(item, torch.Tensor) else audio_duration(item)
+            if seconds > long_limit:
+                results[i] = _transcribe_long(recognizer, item, seconds, decode, decoder, torch_device, i)
+                continue
         except AudioError as err:
             if not skip_errors:
                 raise
@@ -120,3 +127,31 @@ def transcribe(
             words = word_times(lp, hyp.token_ids, recognizer.vocab, recognizer.frame_seconds, seconds)
             results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=words)
     return [r for r in results if r is not None]
+
+
+def _transcribe_long(
+    recognizer: Recognizer,
+    item: AudioInput,
+    seconds: float,
+    decode: DecodeConfig,
+    decoder: Decoder,
+    device: torch.device,
+    index: int,
+) -> Transcript:
+    """One long input: stitched chunk posteriors, decoded in pause-delimited segments."""
+    frame = recognizer.frame_seconds
+    recognizer.model.eval()
+    log_probs = stitched_log_probs(
+        recognizer, item, seconds, decode.chunk_seconds, decode.chunk_overlap, device
+    )
+    max_frames = max(1, round(decode.chunk_seconds / frame))
+    texts, words = [], []
+    for start, end in pause_segments(log_probs, max_frames, search_frames=max_frames // 3):
+        segment = log_probs[start:end]
+        (hyp,) = decoder(segment[None].to(device), torch.tensor([end - start], device=device), [str(index)])
+        offset = start * frame
+        for w in word_times(segment, hyp.token_ids, recognizer.vocab, frame, seconds - offset):
+            words.append(Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence))
+        if hyp.text:
+            texts.append(hyp.text)
+    return Transcript(_describe(item, index), " ".join(texts), seconds, words=words)
