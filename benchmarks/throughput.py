@@ -100,12 +100,18 @@ def time_features(seconds: float, repeats: int = 20) -> float:
     return seconds_per_call(lambda: extractor(wave), repeats, torch.device("cpu"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def batch_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every training-speed benchmark shares: batch shape, timed steps, device."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    return parser
+
+
+def main() -> None:
+    parser = batch_arguments(__doc__)
     parser.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
     args = parser.parse_args()
     device = torch.device(args.device)

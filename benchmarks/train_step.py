@@ -15,11 +15,10 @@ Usage, from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import torch
-from throughput import CHARS_PER_SECOND, VOCAB, time_training
+from throughput import CHARS_PER_SECOND, VOCAB, batch_arguments, time_training
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -83,11 +82,7 @@ def bucket_batch(batch: int, seconds: float, features: FeatureConfig, device: to
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser = batch_arguments(__doc__)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3)
     args = parser.parse_args()
