@@ -136,11 +136,10 @@ def _usable_for_training(
 ) -> list[Utterance]:
     """Leave out, naming them, rows that cannot teach anything: an empty transcript, or a
     label with more characters than the model has output frames (CTC-infeasible)."""
-    empty = [u.id for u in utts if not normalizer(u.text)]
+    texts = {u.id: normalizer(u.text) for u in utts}  # normalised once per utterance
+    empty = [u.id for u in utts if not texts[u.id]]
     infeasible = [
-        u.id
-        for u in utts
-        if normalizer(u.text) and ctc_infeasible(normalizer(u.text), u.duration, cfg.features, cfg.model)
+        u.id for u in utts if texts[u.id] and ctc_infeasible(texts[u.id], u.duration, cfg.features, cfg.model)
     ]
     if empty:
         logger.warning("%d training utterances have an empty transcript and are left out, e.g. %s",
