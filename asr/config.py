@@ -58,6 +58,9 @@ class ModelConfig:
     conv_channels: int = 32
     time_stride: Literal[1, 2, 4] = 2  # output frames are this many input frames apart
     dropout: float = 0.1
+    # Streaming models (bidirectional: false): output frames of future context seen through a
+    # DeepSpeech2-style lookahead convolution after the recurrent stack; 0 = none.
+    lookahead: int = 0
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     problems = []
     if cfg.model.hidden_size < 1 or cfg.model.num_layers < 1 or cfg.model.conv_channels < 1:
         problems.append("model sizes must be positive")
+    if cfg.model.lookahead < 0:
+        problems.append("model.lookahead must be >= 0")
     if not 0.0 <= cfg.model.dropout < 1.0:
         problems.append("model.dropout must be in [0, 1)")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:

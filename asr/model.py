@@ -1,10 +1,12 @@
 """Acoustic model: features ``[B, T, n_mels]`` -> CTC log-probs ``[B, T', V]``.
 
 Two 2-D conv blocks (frequency stride 2 each, time stride 1, 2 or 4 in total)
--> a stack of (bi)directional LSTM/GRU/RNN layers over packed sequences -> linear
--> log-softmax. Padding never changes a real frame's output: conv outputs past
-each utterance's length are zeroed before the next layer, and the recurrent
-layers run on packed sequences. Loss, decoding and data handling live elsewhere.
+-> a stack of (bi)directional LSTM/GRU/RNN layers -> optional lookahead convolution
+(unidirectional streaming models) -> linear -> log-softmax. Padding never changes a
+real frame's output: conv and recurrent outputs past each utterance's length are
+zeroed before the next layer, and bidirectional layers run on packed sequences
+(a unidirectional layer never sees the padding after a frame, so it runs padded).
+Loss, decoding and data handling live elsewhere.
 """
 
 from __future__ import annotations
@@ -94,8 +96,12 @@ class AcousticModel(nn.Module):
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(cfg.dropout)
-        directions = 2 if cfg.bidirectional else 1
-        self.classifier = nn.Linear(cfg.hidden_size * directions, vocab_size)
+        width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        self.lookahead = LookaheadConv(width, cfg.lookahead) if cfg.lookahead else None
+        self.classifier = nn.Linear(width, vocab_size)
+        # Export sets this False: bidirectional layers then run padded, which is exact for a
+        # batch of one unpadded utterance (what the exported graphs are run on).
+        self.pack_sequences = True
 
     def output_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for ``feature_lengths`` input frames (int64 ``[B]``).
@@ -109,22 +115,56 @@ class AcousticModel(nn.Module):
             lengths = _conv_length(lengths, block.time_stride)
         return lengths
 
-    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> ModelOutput:
-        """Args:
-        features: float ``[B, T, n_mels]``, zero padded.
-        feature_lengths: int64 ``[B]``.
-        """
+    def front_end(
+        self, features: torch.Tensor, feature_lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conv blocks: ``[B, T, n_mels]`` -> ``[B, T', C*F']`` (not log-probs) and lengths."""
         x = features.unsqueeze(1)  # [B, 1, T, F]
         lengths = feature_lengths
         for block in self.convs:
             x, lengths = block(x, lengths)  # [B, C, T', F']
         b, c, t, f = x.shape
-        x = x.permute(0, 2, 1, 3).reshape(b, t, c * f)  # [B, T', C*F']
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.rnn(packed)
-        x, _ = pad_packed_sequence(out, batch_first=True, total_length=t)  # [B, T', H*dirs]
-        logits = self.classifier(self.dropout(x))  # [B, T', V]
-        return ModelOutput(torch.log_softmax(logits.float(), dim=-1), lengths)
+        return x.permute(0, 2, 1, 3).reshape(b, t, c * f), lengths
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Recurrent outputs ``[B, T', H*dirs]`` (after lookahead) -> log-probs ``[B, T', V]``."""
+        return torch.log_softmax(self.classifier(self.dropout(x)).float(), dim=-1)
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> ModelOutput:
+        """Args:
+        features: float ``[B, T, n_mels]``, zero padded.
+        feature_lengths: int64 ``[B]``.
+        """
+        x, lengths = self.front_end(features, feature_lengths)
+        t = x.shape[1]
+        if self.cfg.bidirectional and self.pack_sequences:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            x, _ = pad_packed_sequence(out, batch_first=True, total_length=t)  # [B, T', H*dirs]
+        else:
+            x, _ = self.rnn(x)
+            x = x * (torch.arange(t, device=x.device)[None, :] < lengths[:, None])[..., None].to(x.dtype)
+        if self.lookahead is not None:
+            x = self.lookahead(x)
+        return ModelOutput(self.head(x), lengths)
+
+
+class LookaheadConv(nn.Module):
+    """DeepSpeech2's row convolution: frame t mixes frames t..t+k per channel, so a
+    unidirectional model sees ``k`` output frames of future context (zeros past the end)."""
+
+    def __init__(self, channels: int, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+        self.conv = nn.Conv1d(channels, channels, frames + 1, groups=channels, bias=False)
+        with torch.no_grad():  # start as the identity: frame t passes through unchanged
+            self.conv.weight.zero_()
+            self.conv.weight[:, :, 0] = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T, C]`` -> ``[B, T, C]``; the caller zeroes frames past each length first."""
+        padded = nn.functional.pad(x.transpose(1, 2), (0, self.frames))
+        return self.conv(padded).transpose(1, 2)
 
 
 def count_parameters(model: nn.Module) -> int:
