@@ -38,7 +38,7 @@ class Recognizer:
     """Everything inference needs, rebuilt from one checkpoint."""
 
     config: ExperimentConfig
-    model: AcousticModel
+    model: AcousticModel  # or asr.export.GraphModel: the same call, run by onnxruntime/TorchScript
     extractor: FeatureExtractor
     vocab: Vocabulary
     normalizer: Normalizer
@@ -47,10 +47,6 @@ class Recognizer:
     def frame_seconds(self) -> float:
         """Seconds between the model's output frames (feature hop x time stride)."""
         return self.config.features.hop_ms / 1000 * self.config.model.time_stride
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     def to(self, device: torch.device | str) -> Recognizer:
         self.model.to(device)
@@ -115,7 +111,11 @@ def read_checkpoint(path: PathLike) -> dict[str, Any]:
     return payload
 
 
-def recognizer_from_payload(payload: dict[str, Any], where: str = "checkpoint") -> Recognizer:
+def recognizer_from_payload(
+    payload: dict[str, Any], where: str = "checkpoint", build_model: bool = True
+) -> Recognizer:
+    """Config, features, vocabulary and (unless ``build_model`` is False: an exported graph
+    brings its own) the eager model with its weights."""
     try:
         config = from_dict(ExperimentConfig, payload["config"])
     except ConfigError as err:
@@ -123,29 +123,69 @@ def recognizer_from_payload(payload: dict[str, Any], where: str = "checkpoint") 
     vocab = Vocabulary(payload["vocabulary"])
     stats = payload.get("feature_stats") or {}
     extractor = FeatureExtractor(config.features, stats.get("mean"), stats.get("std"))
-    model = AcousticModel(config.model, config.features.n_mels, len(vocab))
-    model.load_state_dict(payload["model"])
-    model.eval()
-    return Recognizer(config, model, extractor, vocab, Normalizer(config.text))
+    model = AcousticModel(config.model, config.features.n_mels, len(vocab)) if build_model else None
+    if model is not None:
+        model.load_state_dict(payload["model"])
+        model.eval()
+    return Recognizer(config, model, extractor, vocab, Normalizer(config.text))  # type: ignore[arg-type]
 
 
-def load_model(path: PathLike, device: torch.device | str = "cpu") -> Recognizer:
-    """Rebuild model, features, vocabulary and normaliser from one checkpoint file.
+def load_model(path: PathLike, device: torch.device | str = "cpu", backend: str = "auto") -> Recognizer:
+    """Rebuild model, features, vocabulary and normaliser from one model file.
 
-    Relative LM and lexicon paths in the checkpoint's decode settings are resolved
-    against its folder, so an exported model directory can move as a whole."""
-    recognizer = recognizer_from_payload(read_checkpoint(path), str(path))
-    decode = recognizer.config.decode
-    beside = {
-        key: str(Path(path).parent / value)
-        for key, value in (("lm", decode.lm), ("lexicon", decode.lexicon))
-        if value and not Path(value).is_absolute() and (Path(path).parent / value).is_file()
-    }
-    if beside:
-        recognizer.config = dataclasses.replace(
-            recognizer.config, decode=dataclasses.replace(decode, **beside)
+    ``backend``: "torch" (a checkpoint), "onnx" (onnxruntime) or "torchscript"; "auto" goes
+    by the file (``.onnx``, a TorchScript archive from ``asr export``, else a checkpoint).
+    Asking for onnx/torchscript with a checkpoint exports it to a temporary file first.
+    Relative LM and lexicon paths in the decode settings are resolved against the file's
+    folder, so an exported model directory can move as a whole."""
+    from asr import export  # export builds on this module
+
+    path = Path(path)
+    kind = export.model_kind(path)
+    if backend not in ("auto", "torch", *export.FORMATS):
+        raise ValueError(f"unknown backend {backend!r}; choose auto, torch, {', '.join(export.FORMATS)}")
+    if backend in ("auto", kind):
+        recognizer = (
+            export.load_graph(path)
+            if kind != "torch"
+            else recognizer_from_payload(read_checkpoint(path), str(path))
         )
+    elif kind == "torch" and backend in export.FORMATS:
+        recognizer = export.graph_from_checkpoint(path, backend)
+    else:
+        raise CheckpointError(f"{path} is a {kind} model; it cannot run with backend {backend!r}")
+    decode = resolve_beside(recognizer.config.decode, path.parent)
+    recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
     return recognizer.to(device)
+
+
+def resolve_beside(decode: DecodeConfig, folder: Path) -> DecodeConfig:
+    """Relative LM/lexicon paths that name files in ``folder`` -> paths usable from anywhere."""
+    beside = {
+        key: str(folder / value)
+        for key, value in (("lm", decode.lm), ("lexicon", decode.lexicon))
+        if value and not Path(value).is_absolute() and (folder / value).is_file()
+    }
+    return dataclasses.replace(decode, **beside) if beside else decode
+
+
+def copy_lm_beside(decode: DecodeConfig, output: Path) -> tuple[DecodeConfig, list[Path]]:
+    """Copy the word LM and lexicon named in ``decode`` beside ``output`` (an ARPA file
+    gzipped) and point ``decode`` at them by relative path; returns it and the files written."""
+    if not decode.lm:
+        return decode, []
+    lm, lexicon = Path(decode.lm), Path(decode.lexicon or Path(decode.lm).with_suffix(".lexicon"))
+    lm_out = output.with_name(f"{output.stem}.lm{lm.suffix}{'.gz' if lm.suffix == '.arpa' else ''}")
+    lexicon_out = output.with_name(f"{output.stem}.lexicon")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if lm.suffix == ".arpa":
+        with lm.open("rb") as src, gzip.GzipFile(lm_out, "wb", mtime=0) as dst:
+            shutil.copyfileobj(src, dst)
+    elif lm.resolve() != lm_out.resolve():
+        shutil.copyfile(lm, lm_out)
+    if lexicon.resolve() != lexicon_out.resolve():
+        shutil.copyfile(lexicon, lexicon_out)
+    return dataclasses.replace(decode, lm=lm_out.name, lexicon=lexicon_out.name), [lm_out, lexicon_out]
 
 
 def export_checkpoint(
@@ -157,22 +197,8 @@ def export_checkpoint(
     the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
     payload = read_checkpoint(model)
     config = from_dict(ExperimentConfig, payload["config"])
-    decode = decode or config.decode
     output = Path(output)
-    written = []
-    if decode.lm:
-        lm, lexicon = Path(decode.lm), Path(decode.lexicon or Path(decode.lm).with_suffix(".lexicon"))
-        lm_out = output.with_name(f"{output.stem}.lm{lm.suffix}{'.gz' if lm.suffix == '.arpa' else ''}")
-        lexicon_out = output.with_name(f"{output.stem}.lexicon")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if lm.suffix == ".arpa":
-            with lm.open("rb") as src, gzip.GzipFile(lm_out, "wb", mtime=0) as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            shutil.copyfile(lm, lm_out)
-        shutil.copyfile(lexicon, lexicon_out)
-        decode = dataclasses.replace(decode, lm=lm_out.name, lexicon=lexicon_out.name)
-        written += [lm_out, lexicon_out]
+    decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
     weights = payload["model"]
     if half:
         weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}

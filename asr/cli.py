@@ -27,6 +27,7 @@ import data_prep
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
+from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
 from asr.runtime import progress, setup_logging
 from asr.train import NonFiniteError, OutputDirError
@@ -89,7 +90,10 @@ def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> Deco
     return dataclasses.replace(recognizer.config.decode, **{k: v for k, v in flags.items() if v is not None})
 
 
-def _add_decode_flags(p: argparse.ArgumentParser) -> None:
+def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    if backend:
+        p.add_argument("--backend", choices=["auto", "torch", *FORMATS], default="auto",
+                       help="torch, onnxruntime or TorchScript (default: by model file)")  # fmt: skip
     p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
     p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
@@ -101,7 +105,7 @@ def _add_decode_flags(p: argparse.ArgumentParser) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model_path = _model_path(args.model)
-    recognizer = asr.load_model(model_path)
+    recognizer = asr.load_model(model_path, backend=args.backend)
     out_dir = Path(args.out) if args.out else _default_decode_dir(model_path, Path(args.manifest))
     report = asr.evaluate(
         recognizer,
@@ -144,7 +148,7 @@ def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(_model_path(args.model))
+    recognizer = asr.load_model(_model_path(args.model), backend=args.backend)
     decode = _decode_config(recognizer, args)
     inputs = _transcribe_inputs(args.files)
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -190,9 +194,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(args.model)
+    recognizer = asr.load_model(args.model, backend="torch")
     decode = _decode_config(recognizer, args)
-    for path in export_checkpoint(args.model, args.output, half=args.half, decode=decode):
+    if args.format == "checkpoint":
+        written = export_checkpoint(args.model, args.output, half=args.half, decode=decode)
+    elif args.half:
+        raise ValueError("--half applies to --format checkpoint only (graphs are exported in float32)")
+    else:
+        written = export_graph(args.model, args.output, args.format, decode=decode)
+    for path in written:
         print(f"{path}\t{path.stat().st_size / 1e6:.1f} MB")
     return 0
 
@@ -373,9 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="an inference-only model file for shipping")
     p.add_argument("--model", required=True, help="training checkpoint")
     p.add_argument("-o", "--output", required=True, help="model file to write (its LM goes beside it)")
-    p.add_argument("--format", choices=["checkpoint"], default="checkpoint")
+    p.add_argument("--format", choices=["checkpoint", *FORMATS], default="checkpoint",
+                   help="checkpoint (torch), onnx (runs with onnxruntime) or torchscript")  # fmt: skip
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
-    _add_decode_flags(p)
+    _add_decode_flags(p, backend=False)
     p.set_defaults(func=cmd_export)
     return parser
 

@@ -1,0 +1,224 @@
+"""Export to ONNX or TorchScript: the acoustic network as a graph that runs without asr's
+model code, plus everything else inference needs (config with decode settings, vocabulary,
+feature statistics) stored in the file as JSON, so one file still loads and decodes.
+
+Graph inputs ``features`` float ``[B, T, n_mels]`` and ``feature_lengths`` int64 ``[B]``;
+outputs ``log_probs`` ``[B, T', V]`` and ``output_lengths`` ``[B]``. The graphs have no
+packed sequences (neither format has them), so :class:`GraphModel` runs a bidirectional
+model one utterance at a time (padding would otherwise reach the backward direction) and a
+unidirectional one on whole padded batches; both match the eager model.
+
+ONNX uses torch's TorchScript-based exporter (``dynamo=False``): in torch 2.14 the dynamo
+exporter fails to decompose ``aten.lstm`` with a dynamic length.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from asr import __version__
+from asr._types import PathLike
+from asr.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    Recognizer,
+    copy_lm_beside,
+    read_checkpoint,
+    recognizer_from_payload,
+    resolve_beside,
+)
+from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
+from asr.model import AcousticModel, ModelOutput
+
+FORMATS = ("onnx", "torchscript")
+METADATA_KEY = "asr"  # ONNX metadata_props key; TorchScript extra file "asr.json"
+_EXTRA_FILE = "asr.json"
+_NAMES = {"input_names": ["features", "feature_lengths"], "output_names": ["log_probs", "output_lengths"]}
+logger = logging.getLogger(__name__)
+
+
+class _Graph(nn.Module):
+    """The eager model with plain-tensor outputs and unpacked recurrent layers, for tracing."""
+
+    def __init__(self, model: AcousticModel) -> None:
+        super().__init__()
+        self.model = copy.deepcopy(model).eval().cpu().float()
+        self.model.pack_sequences = False
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(features, lengths)
+        return out.log_probs, out.output_lengths
+
+
+def model_kind(path: PathLike) -> str:
+    """``onnx``, ``torchscript`` (an archive with asr's metadata) or ``torch`` (a checkpoint)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        return "onnx"
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith(f"extra/{_EXTRA_FILE}") for name in archive.namelist()):
+                return "torchscript"
+    return "torch"
+
+
+def export_graph(
+    model: PathLike, output: PathLike, fmt: str, decode: DecodeConfig | None = None
+) -> list[Path]:
+    """Checkpoint -> ``output`` in ``fmt`` (onnx or torchscript), with its LM copied beside it
+    as :func:`asr.checkpoint.export_checkpoint` does. Returns the files written."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    payload = read_checkpoint(model)
+    recognizer = recognizer_from_payload(payload, str(model))
+    output = Path(output)
+    decode = decode or resolve_beside(recognizer.config.decode, Path(model).parent)
+    decode, written = copy_lm_beside(decode, output)
+    config = dataclasses.replace(recognizer.config, decode=decode)
+    stats = payload.get("feature_stats")
+    metadata = json.dumps({
+        "format_version": FORMAT_VERSION,
+        "asr_version": payload.get("asr_version", __version__),
+        "config": to_dict(config),
+        "vocabulary": payload["vocabulary"],
+        "feature_stats": {k: v.tolist() for k, v in stats.items()} if stats else None,
+    })  # fmt: skip
+    graph = _Graph(recognizer.model)
+    frames = 200
+    example = (torch.zeros(1, frames, config.features.n_mels), torch.tensor([frames]))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings():  # tracer and exporter warnings about the legacy path
+            warnings.simplefilter("ignore")
+            if fmt == "onnx":
+                _write_onnx(graph, example, metadata, tmp)
+            else:
+                traced = torch.jit.trace(graph, example, check_trace=False)
+                torch.jit.save(traced, str(tmp), _extra_files={_EXTRA_FILE: metadata})
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return [output, *written]
+
+
+def _write_onnx(graph: nn.Module, example: tuple[torch.Tensor, ...], metadata: str, path: Path) -> None:
+    import onnx  # export-time only; running needs just onnxruntime
+
+    dynamic = {"features": {0: "batch", 1: "frames"}, "feature_lengths": {0: "batch"},
+               "log_probs": {0: "batch", 1: "out_frames"}, "output_lengths": {0: "batch"}}  # fmt: skip
+    torch.onnx.export(graph, example, str(path), dynamo=False, dynamic_axes=dynamic, opset_version=17,
+                      **_NAMES)  # fmt: skip
+    proto = onnx.load(str(path))
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata
+    onnx.save(proto, str(path))
+
+
+class GraphModel(nn.Module):
+    """An exported graph behind the eager model's call: ``(features, lengths) -> ModelOutput``.
+    It runs on the CPU whatever ``.to()`` says; outputs come back on the inputs' device."""
+
+    def __init__(self, run: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+                 bidirectional: bool, backend: str) -> None:  # fmt: skip
+        super().__init__()
+        self.run, self.bidirectional, self.backend = run, bidirectional, backend
+
+    def forward(self, features: torch.Tensor, feature_lengths: torch.Tensor) -> ModelOutput:
+        device = features.device
+        features, lengths = features.detach().float().cpu(), feature_lengths.cpu()
+        if not self.bidirectional:
+            log_probs, out_lengths = self.run(features, lengths)
+            return ModelOutput(log_probs.to(device), out_lengths.to(device))
+        rows = [self.run(features[i : i + 1, : int(n)], lengths[i : i + 1]) for i, n in enumerate(lengths)]
+        width = max(lp.shape[1] for lp, _ in rows)
+        log_probs = torch.zeros(len(rows), width, rows[0][0].shape[2])
+        for i, (lp, _) in enumerate(rows):
+            log_probs[i, : lp.shape[1]] = lp[0]
+        out_lengths = torch.cat([n.reshape(1) for _, n in rows])
+        return ModelOutput(log_probs.to(device), out_lengths.to(device))
+
+
+def _onnx_runner(path: Path) -> tuple[Callable[..., Any], str]:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise CheckpointError(f"{path}: ONNX models run with onnxruntime: pip install 'asr[onnx]'") from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # no warnings about unused initialisers on every load
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) share no base class
+        raise CheckpointError(f"{path}: not a readable ONNX model ({err})") from None
+    metadata = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if metadata is None:
+        raise CheckpointError(f"{path}: an ONNX model without asr metadata (make it with asr export)")
+
+    def run(features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feeds = {"features": features.numpy(), "feature_lengths": lengths.numpy()}
+        log_probs, out_lengths = session.run(None, feeds)
+        return torch.from_numpy(log_probs), torch.from_numpy(out_lengths)
+
+    return run, metadata
+
+
+def _torchscript_runner(path: Path) -> tuple[Callable[..., Any], str]:
+    extra = {_EXTRA_FILE: ""}
+    try:
+        with warnings.catch_warnings():  # TorchScript is deprecated in favour of torch.export
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as err:  # torch raises many types for a bad archive
+        raise CheckpointError(f"{path}: not a readable TorchScript model ({err})") from None
+
+    def run(features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return module(features, lengths)
+
+    return run, extra[_EXTRA_FILE]
+
+
+def load_graph(path: PathLike) -> Recognizer:
+    """An exported ONNX or TorchScript file -> :class:`Recognizer` whose model is a :class:`GraphModel`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model not found: {path}")
+    kind = model_kind(path)
+    run, text = _onnx_runner(path) if kind == "onnx" else _torchscript_runner(path)
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: unreadable asr metadata ({err})") from None
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: made by a newer asr ({payload.get('asr_version')}); upgrade asr")
+    stats = payload.get("feature_stats")
+    payload["feature_stats"] = {k: torch.tensor(v) for k, v in stats.items()} if stats else None
+    payload["model"] = None
+    recognizer = recognizer_from_payload(payload, str(path), build_model=False)
+    recognizer.model = GraphModel(run, recognizer.config.model.bidirectional, kind)  # type: ignore[assignment]
+    return recognizer
+
+
+def graph_from_checkpoint(path: PathLike, fmt: str) -> Recognizer:
+    """Export a checkpoint to a temporary ``fmt`` file and load that (to try a backend quickly)."""
+    logger.info("exporting %s to %s for this run (asr export --format %s keeps the file)", path, fmt, fmt)
+    with tempfile.TemporaryDirectory(prefix="asr-export-") as tmp:
+        suffix = ".onnx" if fmt == "onnx" else ".ts"
+        # no LM copy: the checkpoint's own decode settings (paths beside it) are put back below
+        recognizer = load_graph(export_graph(path, Path(tmp) / f"model{suffix}", fmt, DecodeConfig())[0])
+    decode = from_dict(ExperimentConfig, read_checkpoint(path)["config"]).decode
+    recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
+    return recognizer  # onnxruntime and TorchScript have read the whole file by now
