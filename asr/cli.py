@@ -8,7 +8,9 @@ asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
 asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
-asr export --model CKPT -o OUT.pt [--half] [--lm LM.arpa]   inference-only model (+ its LM)
+asr export --model CKPT -o OUT [--format checkpoint|onnx|torchscript] [--half] [--lm LM.arpa]
+asr stream [FILE|-] --model CKPT              live partial/final text (unidirectional models)
+asr serve [--model CKPT] [--port 8000]        HTTP API + web page
 """
 
 from __future__ import annotations
@@ -19,17 +21,19 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import asr
 import data_prep
-from asr.audio import AudioError
+from asr.audio import SAMPLE_RATE, AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
 from asr.runtime import progress, setup_logging
+from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces
 from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
 from data_prep.common import AUDIO_SUFFIXES, audio_files
@@ -191,6 +195,46 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if failures:
         logger.error("%d of %d files could not be transcribed", failures, failures + successes)
     return 1 if failures and not successes else 0  # non-zero only when nothing could be transcribed
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    recognizer = asr.load_model(_model_path(args.model))
+    streamer = Streamer(recognizer, _decode_config(recognizer, args), pause_seconds=args.pause)
+    samples = int(args.chunk_ms * SAMPLE_RATE / 1000)
+    if args.source == "-":
+        pieces = pcm_pieces(sys.stdin.buffer, samples)
+    else:
+        pieces = file_pieces(args.source, samples, realtime=args.realtime)
+    live = sys.stdout.isatty() and not args.json
+    latencies, compute, finals = [], 0.0, 0
+
+    def show(events: list[StreamEvent]) -> None:
+        nonlocal finals
+        for event in events:
+            latencies.extend(event.latencies)
+            finals += event.kind == "final"
+            if args.json:
+                print(json.dumps(dataclasses.asdict(event)), flush=True)
+            elif event.kind == "final":
+                print(f"\r\033[K{event.text}" if live else event.text, flush=True)
+            elif live:
+                print(f"\r\033[K{event.text}", end="", flush=True)
+
+    for piece in pieces:
+        started = time.perf_counter()
+        show(streamer.accept(piece))
+        compute += time.perf_counter() - started
+    started = time.perf_counter()
+    show(streamer.finish())
+    compute += time.perf_counter() - started
+    audio = streamer.acoustics.received / SAMPLE_RATE
+    if latencies:
+        ordered = sorted(latencies)
+        median, p90 = ordered[len(ordered) // 2], ordered[int(0.9 * (len(ordered) - 1))]
+        logger.info("%.1f s of audio, %d final segments; character latency median %.0f ms, p90 %.0f ms "
+                    "(audio still awaited + compute); compute %.3f x real time",
+                    audio, finals, 1000 * median, 1000 * p90, compute / max(audio, 1e-9))  # fmt: skip
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -373,6 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     _add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("stream", parents=[common], help="live partial and final text from a stream")
+    p.add_argument("source", nargs="?", default="-",
+                   help="audio file, or - (default): raw 16 kHz mono s16le PCM on stdin")  # fmt: skip
+    p.add_argument("--model", help="a unidirectional checkpoint (recipes/streaming)")
+    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per processing step")
+    p.add_argument("--pause", type=float, default=0.5, help="seconds of blank that end a segment")
+    p.add_argument("--realtime", action="store_true", help="pace a file as a live source (for demos)")
+    p.add_argument("--json", action="store_true", help="every partial and final event as a JSON line")
+    _add_decode_flags(p, backend=False)
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("average", parents=[common], help="average the weights of several checkpoints")
     p.add_argument("models", nargs="+", help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt)")
