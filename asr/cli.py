@@ -32,7 +32,7 @@ from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoi
 from asr.config import ConfigError, DecodeConfig
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
-from asr.runtime import progress, setup_logging
+from asr.runtime import pick_device, progress, setup_logging
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces
 from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
@@ -237,6 +237,16 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from asr.serve import ServiceLimits, serve  # FastAPI and uvicorn: the serve extra
+
+    recognizer = asr.load_model(_model_path(args.model), backend=args.backend)
+    limits = ServiceLimits(max_mb=args.max_mb, max_seconds=args.max_seconds, queue_size=args.queue)
+    device = str(pick_device(args.device))
+    serve(recognizer, args.host, args.port, _decode_config(recognizer, args), limits, device)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(args.model, backend="torch")
     decode = _decode_config(recognizer, args)
@@ -428,6 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="every partial and final event as a JSON line")
     _add_decode_flags(p, backend=False)
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("serve", parents=[common], help="HTTP API and web page for transcription")
+    p.add_argument("--model", help="checkpoint or exported model (default: the bundled model)")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-mb", type=float, default=50.0, help="largest request body")
+    p.add_argument("--max-seconds", type=float, default=3600.0, help="longest audio")
+    p.add_argument("--queue", type=int, default=8, help="requests waiting or running; more get 503")
+    p.add_argument("--device", default="auto")
+    _add_decode_flags(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("average", parents=[common], help="average the weights of several checkpoints")
     p.add_argument("models", nargs="+", help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt)")

@@ -59,6 +59,7 @@ def transcribe(
     skip_errors: bool = False,
     show_progress: bool = False,
     decode: DecodeConfig | None = None,
+    decoder: Decoder | None = None,
 ) -> list[Transcript]:
     """Transcribe files (any format soundfile reads) or 16 kHz mono waveforms.
 
@@ -68,6 +69,8 @@ def transcribe(
         batch_seconds: padded audio seconds per batch (default: the model's decode config).
         skip_errors: record unreadable inputs in ``Transcript.error`` instead of raising.
         decode: greedy or beam search options (default: the model's decode config).
+        decoder: one made already by :func:`asr.decode.make_decoder` for ``decode`` (a service
+            reuses it: building a beam decoder loads its LM).
 
     Raises:
         AudioError: an input cannot be read (unless ``skip_errors``).
@@ -78,7 +81,7 @@ def transcribe(
     recognizer.to(torch_device)
     decode = decode or recognizer.config.decode
     cap = batch_seconds or decode.batch_seconds
-    decoder = make_decoder(recognizer.vocab, decode, torch_device)
+    decoder = decoder or make_decoder(recognizer.vocab, decode, torch_device)
 
     results: list[Transcript | None] = [None] * len(items)
     durations: list[float] = []
