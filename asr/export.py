@@ -56,7 +56,7 @@ class _Graph(nn.Module):
     def __init__(self, model: AcousticModel) -> None:
         super().__init__()
         self.model = copy.deepcopy(model).eval().cpu().float()
-        self.model.pack_sequences = False
+        self.model.rnn_input = "padded"
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(features, lengths)

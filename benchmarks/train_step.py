@@ -91,8 +91,17 @@ def main() -> None:
     batch = bucket_batch(args.batch, args.seconds, features, device)
     audio = float(batch.feature_lengths.sum()) / 100
     ours = dataclasses.replace(ModelConfig(), hidden_size=args.hidden, num_layers=args.layers)
+
+    def ours_with(rnn_input: str) -> AcousticModel:
+        model = AcousticModel(ours, features.n_mels, VOCAB)
+        model.rnn_input = rnn_input  # type: ignore[assignment]
+        return model
+
+    name = f"ours lstm {args.layers}x{args.hidden}, stride 2"
     rows = [
-        (f"ours lstm {args.layers}x{args.hidden}, stride 2", AcousticModel(ours, features.n_mels, VOCAB)),
+        (f"{name}, packed", ours_with("packed")),
+        (f"{name}, per-direction padded (CPU default)", ours_with("per_direction")),
+        (f"{name}, plain padded (inexact)", ours_with("padded")),
         (f"DS2-style lstm {args.layers}x{args.hidden}, stride 2, packed",
          DeepSpeech2(features.n_mels, VOCAB, args.hidden, args.layers)),
         (f"ours lstm {args.layers}x{args.hidden}, stride 4",
@@ -103,14 +112,14 @@ def main() -> None:
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.batch} utterances of {shortest:g}-{args.seconds:g} s, {args.steps} timed steps"
     )
-    header = f"{'model':44} {'params':>8} {'audio s/s':>10} {'ratio':>6}"
+    header = f"{'model':58} {'params':>8} {'audio s/s':>10} {'ratio':>6}"
     print(header + "\n" + "-" * len(header))
     baseline = None
     for name, model in rows:
         torch.manual_seed(0)
         speed = audio / time_training(model.to(device), batch, args.steps, device)  # type: ignore[arg-type]
         baseline = baseline or speed
-        print(f"{name:44} {count_parameters(model) / 1e6:7.2f}M {speed:10.1f} {speed / baseline:6.2f}")
+        print(f"{name:58} {count_parameters(model) / 1e6:7.2f}M {speed:10.1f} {speed / baseline:6.2f}")
 
 
 if __name__ == "__main__":
