@@ -17,6 +17,7 @@ from asr.checkpoint import Recognizer, load_model  # noqa: E402
 from asr.config import DecodeConfig, ExperimentConfig, load_config  # noqa: E402
 from asr.evaluate import evaluate  # noqa: E402
 from asr.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
+from asr.stream import Streamer  # noqa: E402
 from asr.train import train  # noqa: E402
 from asr.transcribe import Transcript, transcribe  # noqa: E402
 
@@ -24,6 +25,7 @@ __all__ = [
     "DecodeConfig",
     "ExperimentConfig",
     "Recognizer",
+    "Streamer",
     "Transcript",
     "Utterance",
     "__version__",
