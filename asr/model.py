@@ -143,8 +143,8 @@ class AcousticModel(nn.Module):
         x, lengths = self.front_end(features, feature_lengths)
         t = x.shape[1]
         mode = self.rnn_input if self.cfg.bidirectional else "padded"  # one direction: padding is harmless
-        if mode == "auto":
-            mode = "packed" if x.is_cuda else "per_direction"
+        if mode == "auto":  # on CPU a batch without padding (one file) needs nothing special
+            mode = "packed" if x.is_cuda else "padded" if bool((lengths == t).all()) else "per_direction"
         if mode == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = self.rnn(packed)
