@@ -96,7 +96,12 @@ class Augmenter:
             )
         return waveform
 
-    def features(self, features: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return (
-            spec_augment(features, self.cfg, gen) if self.cfg.freq_masks or self.cfg.time_masks else features
-        )
+    def spec_seed(self, gen: torch.Generator) -> int:
+        """Drawn after the waveform's choices: SpecAugment's own seed, so the masks are the same
+        whether the loader or the training device computes the features."""
+        return _randint(gen, 0, 2**62)
+
+    def features(self, features: torch.Tensor, spec_seed: int) -> torch.Tensor:
+        if not (self.cfg.freq_masks or self.cfg.time_masks):
+            return features
+        return spec_augment(features, self.cfg, torch.Generator().manual_seed(spec_seed))

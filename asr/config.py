@@ -100,6 +100,10 @@ class TrainConfig:
     nonfinite_patience: int = 50  # stop after this many skipped (NaN/inf) steps in a row; 0 = never
     amp: Literal["auto", "bf16", "fp16", "none"] = "auto"  # "auto": bf16 on CUDA, none on CPU
     device: str = "auto"
+    # Where training features are computed: "loader" (its workers, one utterance at a time),
+    # "device" (the training device, per padded batch; loaders only read and augment audio);
+    # "auto": device on CUDA, loader otherwise.
+    features_on: Literal["auto", "loader", "device"] = "auto"
     seed: int = 0
     log_every: int = 20  # steps between progress lines in train.log / metrics.jsonl
     save_every: int = 0  # > 0: also write last.pt every this many steps
@@ -243,6 +247,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     problems = []
     if cfg.model.hidden_size < 1 or cfg.model.num_layers < 1 or cfg.model.conv_channels < 1:
         problems.append("model sizes must be positive")
+    if cfg.features.n_mels < 2:
+        problems.append("features.n_mels must be at least 2")
     if cfg.model.lookahead < 0:
         problems.append("model.lookahead must be >= 0")
     if not 0.0 <= cfg.model.dropout < 1.0:

@@ -9,6 +9,7 @@ straight to the batch it stopped at.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ from asr.text import Normalizer, Vocabulary
 @dataclass
 class Example:
     utt_id: str
-    features: torch.Tensor  # float32 [num_frames, n_mels]
+    features: torch.Tensor  # float32 [num_frames, n_mels]; a waveform [num_samples, 1] from
+    # a dataset with waveforms=True (the training device computes its features)
     targets: torch.Tensor  # int64 [num_tokens]; empty when there is no vocabulary
     text: str  # raw manifest text, kept for scoring
     error: str = ""  # why the audio could not be read (then features has no frames)
+    spec_seed: int = -1  # SpecAugment's seed, for a waveform whose features come later
 
 
 @dataclass
@@ -40,17 +43,33 @@ class Batch:
     target_lengths: torch.Tensor  # int64 [B]
     texts: list[str]
     failed: list[tuple[str, str]] = field(default_factory=list)  # (utt id, reason): left out
+    spec_seeds: list[int] = field(default_factory=list)  # per row, while features holds waveforms
+
+    @property
+    def is_waveform(self) -> bool:
+        """True while ``features`` holds padded waveforms ``[B, S, 1]`` and lengths count samples."""
+        return self.features.shape[-1] == 1
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return Batch(
-            utt_ids=self.utt_ids,
+        return dataclasses.replace(
+            self,
             features=self.features.to(device, non_blocking=non_blocking),
             feature_lengths=self.feature_lengths.to(device, non_blocking=non_blocking),
             targets=self.targets.to(device, non_blocking=non_blocking),
             target_lengths=self.target_lengths.to(device, non_blocking=non_blocking),
-            texts=self.texts,
-            failed=self.failed,
         )
+
+    def with_features(self, extractor: FeatureExtractor, augmenter: Augmenter | None = None) -> Batch:
+        """Waveforms -> features on their device, in one batch (SpecAugment per row with the
+        seed the loader drew, so the masks match a loader-side run)."""
+        if not self.is_waveform:
+            return self
+        feats, frames = extractor.batch(self.features[..., 0], self.feature_lengths)
+        if augmenter is not None:
+            for row, seed in enumerate(self.spec_seeds):
+                n = int(frames[row])
+                feats[row, :n] = augmenter.features(feats[row, :n], seed)
+        return dataclasses.replace(self, features=feats, feature_lengths=frames, spec_seeds=[])
 
     def pin_memory(self) -> Batch:
         """Called by DataLoader(pin_memory=True), so host-to-GPU copies can overlap compute."""
@@ -79,9 +98,11 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         vocab: Vocabulary | None = None,
         augmenter: Augmenter | None = None,
         seed: int = 0,
+        waveforms: bool = False,
     ) -> None:
         self.utterances = list(utterances)
         self.extractor = extractor
+        self.waveforms = waveforms  # leave features (and SpecAugment) to Batch.with_features
         self.normalizer = normalizer
         self.vocab = vocab
         self.augmenter = augmenter if augmenter is not None and augmenter.active else None
@@ -91,17 +112,22 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> torch.Tensor:
-        """Features of ``utt``, augmented when ``gen`` is given and there is an augmenter."""
+    def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+        """Features of ``utt`` (or its waveform ``[S, 1]`` with ``waveforms``) and SpecAugment's
+        seed, augmented when ``gen`` is given and there is an augmenter."""
         # The manifest duration is trusted only to cut a segment out of a longer file.
         duration = utt.duration if utt.offset > 0 else None
         waveform = load_audio(utt.audio_filepath, utt.offset, duration)
         augmenter = self.augmenter if gen is not None else None
+        spec_seed = -1
         with torch.no_grad():
             if augmenter is not None:
                 waveform = augmenter.waveform(waveform, gen)
+                spec_seed = augmenter.spec_seed(gen)
+            if self.waveforms:
+                return waveform[:, None], spec_seed
             features = self.extractor(waveform)
-            return augmenter.features(features, gen) if augmenter is not None else features
+            return (augmenter.features(features, spec_seed) if augmenter is not None else features), spec_seed
 
     def __getitem__(self, index: int) -> Example:
         utt = self.utterances[index]
@@ -110,11 +136,11 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
             ids = self.vocab.encode_known(self.normalizer(utt.text))
         gen = item_generator(self.seed, self.epoch, index) if self.augmenter is not None else None
         try:
-            features = self.load_features(utt, gen)
+            features, spec_seed = self.load_features(utt, gen)
         except AudioError as err:
-            empty = torch.zeros(0, self.extractor.cfg.n_mels)
+            empty = torch.zeros(0, 1 if self.waveforms else self.extractor.cfg.n_mels)
             return Example(utt.id, empty, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
-        return Example(utt.id, features, torch.tensor(ids, dtype=torch.int64), utt.text)
+        return Example(utt.id, features, torch.tensor(ids, dtype=torch.int64), utt.text, spec_seed=spec_seed)
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -142,6 +168,7 @@ def collate(examples: Sequence[Example]) -> Batch:
         target_lengths=target_lengths,
         texts=[e.text for e in examples],
         failed=failed,
+        spec_seeds=[e.spec_seed for e in examples],
     )
 
 

@@ -83,6 +83,23 @@ class FeatureExtractor(torch.nn.Module):
         """``[num_samples]`` 16 kHz -> ``[num_frames, n_mels]`` normalised log-mel."""
         return self.normalize(self.log_mel(waveform))
 
+    def batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-padded ``[B, num_samples]`` -> ``[B, num_frames, n_mels]`` (zero past each row's
+        frames) and frame counts: each row as :meth:`forward` gives it alone, as the padding is
+        the zeros the centred STFT pads with anyway; for feature extraction on a GPU."""
+        frames = lengths // hop_samples(self.cfg) + 1
+        power = self.mel(waveforms.float())  # [B, n_mels, T]
+        feats = torch.log(power + LOG_FLOOR).transpose(1, 2)[:, : int(frames.max())]
+        mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None])[..., None]
+        if self.cfg.normalize == "utterance":
+            count = frames[:, None, None].to(feats.dtype)
+            mean = (feats * mask).sum(1, keepdim=True) / count
+            std = (((feats - mean) * mask).pow(2).sum(1, keepdim=True) / count).sqrt()
+            feats = (feats - mean) / (std + STD_FLOOR)
+        elif self.cfg.normalize == "global":
+            feats = (feats - self.mean) / self.std
+        return feats * mask, frames
+
 
 def global_stats(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-bin mean and std over all frames of ``[num_frames, n_mels]`` tensors (float64 sums)."""

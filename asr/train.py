@@ -16,6 +16,7 @@ Usage: ``asr train recipes/fsdd/config.yaml [--set train.lr=3e-4] [--resume]``
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -214,7 +215,7 @@ def _make_extractor(
         return FeatureExtractor(cfg.features, stats["mean"], stats["std"])
     sample = random.Random(cfg.train.seed).sample(train_utts, min(STATS_UTTERANCES, len(train_utts)))
     raw = AsrDataset(sample, FeatureExtractor(dataclasses.replace(cfg.features, normalize="none")))
-    mean, std = global_stats(raw.load_features(u) for u in sample)
+    mean, std = global_stats(raw.load_features(u)[0] for u in sample)
     logger.info("global feature statistics from %d utterances", len(sample))
     return FeatureExtractor(cfg.features, mean, std)
 
@@ -302,6 +303,15 @@ class _Run:
     state: TrainState
     dist: distributed.Dist
     unreadable: set[str] = dataclasses.field(default_factory=set)  # utterances whose audio failed
+    # train.features_on=device: the extractor (on the device) and augmenter for waveform batches
+    batch_features: tuple[FeatureExtractor, Augmenter] | None = None
+
+    def to_device(self, batch: Batch) -> Batch:
+        batch = batch.to(self.device, non_blocking=True)
+        if self.batch_features is not None:
+            with torch.no_grad():
+                batch = batch.with_features(*self.batch_features)
+        return batch
 
     def save(self, *paths: Path, gather_rng: bool = True) -> None:
         """Rank 0 writes ``paths``; every rank must call this at the same point (it gathers
@@ -451,7 +461,11 @@ def _train(
     )  # fmt: skip
     noises = read_manifest(cfg.augment.noise_manifest) if cfg.augment.noise_manifest else []
     augmenter = Augmenter(cfg.augment, noises)
-    train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed)
+    features_on = cfg.train.features_on
+    if features_on == "auto":
+        features_on = "device" if device.type == "cuda" else "loader"
+    train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed,
+                               waveforms=features_on == "device")  # fmt: skip
     train_loader = make_loader(
         train_dataset, sampler, cfg.data.num_workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
@@ -479,6 +493,8 @@ def _train(
         _check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
     run = _Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device,
                TrainState(), info)  # fmt: skip
+    if features_on == "device":
+        run.batch_features = (copy.deepcopy(extractor).to(device), augmenter)
     if resumed is not None:
         run.restore(resumed)
         logger.info("resumed from %s at epoch %d, step %d", resume_path, run.state.epoch + 1, run.state.step)
@@ -574,7 +590,8 @@ def _train_epoch(
         if run.dist.any(not batch.utt_ids, run.device):  # all ranks skip, or DDP would wait forever
             state.batch_in_epoch += 1
             continue
-        result = run.step(batch.to(run.device, non_blocking=True))
+        batch = run.to_device(batch)
+        result = run.step(batch)
         state.batch_in_epoch += 1
         trained += 1
         out_of_steps = bool(cfg.train.max_steps and state.step >= cfg.train.max_steps)

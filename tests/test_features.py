@@ -62,3 +62,19 @@ def test_matches_librosa_log_mel():
     ref = np.log(ref + LOG_FLOOR).T
     assert ours.shape == ref.shape
     assert np.max(np.abs(ours - ref)) < 1e-3
+
+
+@pytest.mark.parametrize("normalize", ["utterance", "global", "none"])
+def test_batched_extraction_equals_one_at_a_time(normalize):
+    """Feature extraction on the training device works on padded batches: each row must be
+    what the extractor gives for that waveform alone, and zero past its frames."""
+    stats = (torch.randn(80), torch.rand(80) + 0.5) if normalize == "global" else (None, None)
+    extractor = FeatureExtractor(FeatureConfig(normalize=normalize), *stats)
+    lengths = torch.tensor([16000, 12345, 400, 159])
+    waves = torch.randn(4, 16000) * (torch.arange(16000)[None, :] < lengths[:, None])
+    feats, frames = extractor.batch(waves, lengths)
+    for row, n in enumerate(lengths.tolist()):
+        alone = extractor(waves[row, :n])
+        assert frames[row] == alone.shape[0]
+        assert torch.allclose(feats[row, : alone.shape[0]], alone, atol=1e-4)
+        assert not feats[row, alone.shape[0] :].any()

@@ -70,6 +70,26 @@ def test_resume_continues_the_same_curve(tone_manifest, tmp_path):
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"]
 
 
+def test_features_on_the_device_train_as_features_in_the_loader(tone_manifest, tmp_path):
+    """train.features_on=device (loaders send waveforms; the training device makes log-mel per
+    batch and applies SpecAugment with the loader's seeds) follows the loader-side curve."""
+    common = ["train.max_steps=12", "model.dropout=0.2", "augment.speed_perturb=True",
+              "augment.freq_masks=1", "augment.time_masks=1", "augment.time_mask_width=5"]  # fmt: skip
+    runs = {
+        where: train(
+            tiny_config(tone_manifest, tmp_path / where, *common, f"train.features_on={where}"),
+            show_progress=False,
+        )  # fmt: skip
+        for where in ("loader", "device")
+    }
+    a, b = (read_checkpoint(runs[w].last_checkpoint) for w in ("loader", "device"))
+    worst = max(float((a["model"][k] - b["model"][k]).abs().max()) for k in a["model"])
+    assert worst < 1e-4, worst
+    without_masks = train(tiny_config(tone_manifest, tmp_path / "plain", *common[:3]), show_progress=False)
+    c = read_checkpoint(without_masks.last_checkpoint)
+    assert max(float((a["model"][k] - c["model"][k]).abs().max()) for k in a["model"]) > 1e-3  # masks matter
+
+
 def test_refuses_to_overwrite_an_existing_run(tone_manifest, tmp_path):
     cfg = tiny_config(tone_manifest, tmp_path, "train.max_steps=1")
     train(cfg, show_progress=False)
