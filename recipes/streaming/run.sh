@@ -29,14 +29,18 @@ if run_stage 1; then
   if [ -f exp/bidirectional/checkpoints/last.pt ]; then asr train config.yaml $bi --resume; else asr train config.yaml $bi; fi
 fi
 if run_stage 2; then
-  log "stage 2: WER on the unseen speaker, offline (whole utterance) for both models"
+  log "stage 2: offline WER (whole utterances) of both models: seen speakers (valid), unseen speaker (test)"
   for model in unidirectional bidirectional; do
-    echo "$model: $(asr evaluate -q --model exp/$model/checkpoints/best.pt --manifest data/fsdd/test.jsonl \
-      --out exp/$model/decode --json)"
+    for set in valid test; do
+      echo "$model $set: $(asr evaluate -q --model exp/$model/checkpoints/best.pt \
+        --manifest data/fsdd/$set.jsonl --out exp/$model/decode_$set --json)"
+    done
   done
 fi
 if run_stage 3; then
-  log "stage 3: stream the test set through asr stream (faster than real time) and score it"
-  python ../../benchmarks/streaming.py --model exp/unidirectional/checkpoints/best.pt \
-    --manifest data/fsdd/test.jsonl
+  log "stage 3: stream valid and test through asr.Streamer (faster than real time), score, time"
+  for set in valid test; do
+    python ../../benchmarks/streaming.py --model exp/unidirectional/checkpoints/best.pt \
+      --manifest data/fsdd/$set.jsonl
+  done
 fi
