@@ -18,7 +18,7 @@ import torch
 
 from asr.audio import AudioError, load_audio
 from asr.augment import Augmenter, item_generator
-from asr.features import FeatureExtractor
+from asr.features import FeatureExtractor, hop_samples
 from asr.manifest import Utterance
 from asr.text import Normalizer, Vocabulary
 
@@ -60,14 +60,19 @@ class Batch:
         )
 
     def with_features(self, extractor: FeatureExtractor, augmenter: Augmenter | None = None) -> Batch:
-        """Waveforms -> features on their device, in one batch (SpecAugment per row with the
-        seed the loader drew, so the masks match a loader-side run)."""
+        """Waveforms -> features in one batch on the extractor's device (SpecAugment per row
+        with the seed the loader drew, so the masks match a loader-side run). Call it before
+        :meth:`to`: the lengths stay on the host, so no step waits for the device."""
         if not self.is_waveform:
             return self
-        feats, frames = extractor.batch(self.features[..., 0], self.feature_lengths)
+        device = extractor.mel.spectrogram.window.device
+        waves = self.features[..., 0].to(device, non_blocking=True)
+        frames = self.feature_lengths.cpu() // hop_samples(extractor.cfg) + 1
+        if device.type == "cuda":
+            frames = frames.pin_memory()  # so the copies below and in to() do not wait
+        feats = extractor.batch(waves, frames.to(device, non_blocking=True))
         if augmenter is not None:
-            for row, seed in enumerate(self.spec_seeds):
-                n = int(frames[row])
+            for row, (seed, n) in enumerate(zip(self.spec_seeds, frames.tolist())):
                 feats[row, :n] = augmenter.features(feats[row, :n], seed)
         return dataclasses.replace(self, features=feats, feature_lengths=frames, spec_seeds=[])
 
@@ -75,6 +80,8 @@ class Batch:
         """Called by DataLoader(pin_memory=True), so host-to-GPU copies can overlap compute."""
         self.features = self.features.pin_memory()
         self.targets = self.targets.pin_memory()
+        self.feature_lengths = self.feature_lengths.pin_memory()
+        self.target_lengths = self.target_lengths.pin_memory()
         return self
 
 

@@ -83,13 +83,13 @@ class FeatureExtractor(torch.nn.Module):
         """``[num_samples]`` 16 kHz -> ``[num_frames, n_mels]`` normalised log-mel."""
         return self.normalize(self.log_mel(waveform))
 
-    def batch(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zero-padded ``[B, num_samples]`` -> ``[B, num_frames, n_mels]`` (zero past each row's
-        frames) and frame counts: each row as :meth:`forward` gives it alone, as the padding is
-        the zeros the centred STFT pads with anyway; for feature extraction on a GPU."""
-        frames = lengths // hop_samples(self.cfg) + 1
-        power = self.mel(waveforms.float())  # [B, n_mels, T]
-        feats = torch.log(power + LOG_FLOOR).transpose(1, 2)[:, : int(frames.max())]
+    def batch(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Zero-padded ``[B, num_samples]`` and each row's frame count (its samples // hop + 1,
+        on the waveforms' device) -> ``[B, num_frames, n_mels]``, zero past each row's frames.
+        Each row is what :meth:`forward` gives for it alone (the padding is the zeros the centred
+        STFT pads with anyway). For feature extraction on a GPU: no host-device sync."""
+        power = self.mel(waveforms.float())  # [B, n_mels, num_samples // hop + 1]
+        feats = torch.log(power + LOG_FLOOR).transpose(1, 2)
         mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None])[..., None]
         if self.cfg.normalize == "utterance":
             count = frames[:, None, None].to(feats.dtype)
@@ -98,7 +98,7 @@ class FeatureExtractor(torch.nn.Module):
             feats = (feats - mean) / (std + STD_FLOOR)
         elif self.cfg.normalize == "global":
             feats = (feats - self.mean) / self.std
-        return feats * mask, frames
+        return feats * mask
 
 
 def global_stats(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -307,11 +307,10 @@ class _Run:
     batch_features: tuple[FeatureExtractor, Augmenter] | None = None
 
     def to_device(self, batch: Batch) -> Batch:
-        batch = batch.to(self.device, non_blocking=True)
         if self.batch_features is not None:
             with torch.no_grad():
-                batch = batch.with_features(*self.batch_features)
-        return batch
+                batch = batch.with_features(*self.batch_features)  # moves the waveforms itself
+        return batch.to(self.device, non_blocking=True)
 
     def save(self, *paths: Path, gather_rng: bool = True) -> None:
         """Rank 0 writes ``paths``; every rank must call this at the same point (it gathers
@@ -365,14 +364,16 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip))
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        # the step's one wait for the device: the guard below must know whether to step
+        loss_value, grad_norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
         if not math.isfinite(grad_norm):
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.update()  # fp16: lowers the loss scale; a no-op otherwise
             self.state.skipped_steps += 1
             self.state.skipped_in_a_row += 1
             logger.warning("non-finite %s at step %d (batch %s...); step skipped (%d so far)",
-                           "loss" if not torch.isfinite(loss) else "gradient", self.state.step,
+                           "loss" if not math.isfinite(loss_value) else "gradient", self.state.step,
                            ", ".join(batch.utt_ids[:3]), self.state.skipped_steps)  # fmt: skip
             patience = self.cfg.train.nonfinite_patience
             if patience and self.state.skipped_in_a_row >= patience:
@@ -387,7 +388,7 @@ class _Run:
         self.scheduler.step()
         self.state.step += 1
         self.state.skipped_in_a_row = 0
-        return float(loss.detach()), grad_norm
+        return loss_value, grad_norm
 
 
 def train(
