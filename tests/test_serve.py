@@ -81,6 +81,16 @@ def test_health_and_a_transcript_with_word_times(service, trained_checkpoint, to
     assert all(0 <= w["start"] < w["end"] <= body["duration"] + 0.05 for w in body["words"])
 
 
+def test_an_onnx_model_serves_the_same_transcript(trained_checkpoint, tone_files, tmp_path):
+    from asr.export import export_graph
+
+    (onnx_file,) = export_graph(trained_checkpoint, tmp_path / "m.onnx", "onnx")
+    want = transcribe(load_model(trained_checkpoint), tone_files[3])[0].text
+    with Service(create_app(load_model(onnx_file))) as running, open(tone_files[3], "rb") as f:
+        response = post(running.url, f.read())
+    assert response.status_code == 200 and response.json()["text"] == want
+
+
 def test_limits_and_bad_requests(service):
     big = post(service.url, os.urandom(1_100_000))  # over 1 MB, refused by its Content-Length
     assert big.status_code == 413 and "over the limit of 1 MB" in big.json()["detail"]
