@@ -70,7 +70,7 @@ class DataConfig:
     max_batch_seconds: float = 240.0  # padded seconds of audio per batch (batch x longest)
     max_duration: float = 30.0  # longer training utterances are skipped, with a count
     sortagrad: bool = True  # epoch 1 goes shortest first
-    num_workers: int = 0
+    num_workers: int = 0  # loader processes per rank; -1: the rank's share of the node's CPUs
 
 
 @dataclass(frozen=True)
@@ -255,6 +255,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("model.dropout must be in [0, 1)")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
         problems.append("features: need 0 < hop_ms <= win_ms")
+    if cfg.data.num_workers < -1:
+        problems.append("data.num_workers must be >= 0, or -1 for automatic")
     if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:
         problems.append("data.max_batch_seconds and data.max_duration must be positive")
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:

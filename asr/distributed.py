@@ -30,6 +30,15 @@ class Dist:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1  # processes on this node
+
+    def loader_workers(self, requested: int) -> int:
+        """``data.num_workers``, or for -1 this process's share of the node's CPUs (one kept
+        for the training process itself, at most 8: beyond that loading is rarely the limit)."""
+        if requested >= 0:
+            return requested
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(0, min(8, cpus // self.local_world_size - 1))
 
     @property
     def enabled(self) -> bool:
@@ -63,7 +72,8 @@ def init(device_name: str = "auto") -> tuple[Dist, torch.device]:
     use_cuda = device_name != "cpu" and torch.cuda.is_available()
     if world_size == 1:
         return Dist(), pick_device(device_name)
-    info = Dist(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    info = Dist(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")),
+                int(os.environ.get("LOCAL_WORLD_SIZE", "1")))  # fmt: skip
     if use_cuda:
         torch.cuda.set_device(info.local_rank)
         device = torch.device("cuda", info.local_rank)

@@ -467,11 +467,12 @@ def _train(
         features_on = "device" if device.type == "cuda" else "loader"
     train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed,
                                waveforms=features_on == "device")  # fmt: skip
+    workers = info.loader_workers(cfg.data.num_workers)
     train_loader = make_loader(
-        train_dataset, sampler, cfg.data.num_workers, cfg.train.seed, pin_memory=device.type == "cuda"
+        train_dataset, sampler, workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
     valid_dataset = AsrDataset(valid_utts, extractor, normalizer, vocab)
-    valid_loader = inference_loader(valid_dataset, cfg.decode.batch_seconds, cfg.data.num_workers)
+    valid_loader = inference_loader(valid_dataset, cfg.decode.batch_seconds, workers)
 
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))

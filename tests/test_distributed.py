@@ -50,3 +50,13 @@ def test_two_process_gloo_run_splits_data_keeps_weights_equal_and_resumes(tone_m
     for name, value in params[0].items():
         assert torch.allclose(value, resumed[0][name], atol=1e-6), name
         assert torch.equal(resumed[0][name], resumed[1][name]), name
+
+
+def test_loader_workers_share_the_node_between_ranks(monkeypatch):
+    from asr.distributed import Dist
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(16)), raising=False)
+    assert Dist().loader_workers(3) == 3  # an explicit number is kept
+    assert Dist().loader_workers(-1) == 8  # one process on 16 CPUs: capped at 8
+    assert Dist(0, 8, 0, 4).loader_workers(-1) == 3  # 4 ranks on this node: 4 CPUs each, one for training
+    assert Dist(0, 16, 0, 16).loader_workers(-1) == 0
