@@ -1,5 +1,6 @@
 """HTTP service: ``POST /transcribe`` (multipart field ``file``) -> JSON with text and word
-times; ``GET /health``; ``GET /`` a page to upload or record audio.
+times; ``GET /health``; ``GET /`` a page to upload or record audio; with a streaming model,
+``WS /stream``: raw 16 kHz s16le PCM in, partial and final events (JSON) out, for live captions.
 
 One model, one inference thread: requests wait in a queue of ``queue_size`` places and are
 answered 503 (with Retry-After) when it is full, so a burst slows the service down instead
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fastapi import FastAPI, File, HTTPException, UploadFile
+from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,7 @@ from asr.audio import AudioError, audio_duration
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
+from asr.stream import Streamer, StreamEvent, check_streamable, pcm_samples
 from asr.transcribe import transcribe
 
 logger = logging.getLogger(__name__)
@@ -113,9 +115,53 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
                 "words": [dataclasses.asdict(w) for w in t.words],
                 "processing_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
 
+    streaming = True
+    try:
+        check_streamable(recognizer)
+    except ValueError:
+        streaming = False
+    streams = {"open": 0}
+
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, **state, **dataclasses.asdict(limits)}
+        return {"status": "ok", "version": __version__, **state, **dataclasses.asdict(limits),
+                "streaming": streaming, "streams": streams["open"]}  # fmt: skip
+
+    @app.websocket("/stream")
+    async def stream(socket: WebSocket) -> None:
+        """Binary messages of PCM in; one JSON text message per event out. A text message
+        "end" (or closing) finishes the stream: the last final comes, then the close."""
+        if not streaming:
+            await socket.close(code=1008, reason="this model cannot stream (it is bidirectional)")
+            return
+        if streams["open"] >= limits.queue_size:
+            await socket.close(code=1013, reason="busy: too many open streams, retry later")
+            return
+        await socket.accept()
+        streams["open"] += 1
+        streamer = Streamer(recognizer, decode)
+        loop = asyncio.get_running_loop()
+        pending = b""
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") == "end":
+                    break
+                pending += message.get("bytes") or b""
+                usable = len(pending) // 2 * 2
+                samples, pending = pcm_samples(pending[:usable]), pending[usable:]
+                events = await loop.run_in_executor(worker, streamer.accept, samples)
+                for event in events:
+                    await socket.send_json(_event_json(event))
+            for event in await loop.run_in_executor(worker, streamer.finish):
+                await socket.send_json(_event_json(event))
+            await socket.close()
+        except WebSocketDisconnect:
+            return
+        finally:
+            streams["open"] -= 1
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -149,6 +195,10 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
             os.unlink(path)
 
     return BodyLimit(app, int(limits.max_mb * 1e6))
+
+
+def _event_json(event: StreamEvent) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(event).items() if k != "compute_seconds"}
 
 
 def serve(recognizer: Recognizer, host: str = "127.0.0.1", port: int = 8000,

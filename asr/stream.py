@@ -262,6 +262,11 @@ class Streamer:
                            time.perf_counter() - started, words=words or [])  # fmt: skip
 
 
+def pcm_samples(data: bytes) -> torch.Tensor:
+    """Signed 16-bit little-endian PCM (an even number of bytes) -> float samples in [-1, 1)."""
+    return torch.from_numpy(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0)
+
+
 def pcm_pieces(handle: BinaryIO, samples: int) -> Iterator[torch.Tensor]:
     """Raw 16 kHz mono signed 16-bit little-endian PCM (``arecord -f S16_LE -r 16000 -t raw``)
     -> float pieces of ``samples``, each as soon as it has arrived; a last short one at EOF."""
@@ -272,11 +277,11 @@ def pcm_pieces(handle: BinaryIO, samples: int) -> Iterator[torch.Tensor]:
             break
         pending += data
         if len(pending) >= 2 * samples:
-            yield torch.from_numpy(np.frombuffer(pending, "<i2").astype(np.float32) / 32768.0)
+            yield pcm_samples(pending)
             pending = b""
     usable = len(pending) // 2 * 2
     if usable:
-        yield torch.from_numpy(np.frombuffer(pending[:usable], "<i2").astype(np.float32) / 32768.0)
+        yield pcm_samples(pending[:usable])
 
 
 def file_pieces(path: PathLike, samples: int, realtime: bool = False) -> Iterator[torch.Tensor]:

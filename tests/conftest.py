@@ -119,3 +119,23 @@ def trained_checkpoint(tone_manifest: Path, tmp_path_factory: pytest.TempPathFac
     summary = train(tiny_config(tone_manifest, tmp_path_factory.mktemp("exp")), show_progress=False)
     assert summary.best_checkpoint is not None
     return summary.best_checkpoint
+
+
+@pytest.fixture(scope="session")
+def streaming_checkpoint(tone_manifest: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny unidirectional model (lookahead 3, global statistics) trained on the tone corpus."""
+    from asr.train import train
+
+    cfg = tiny_config(tone_manifest, tmp_path_factory.mktemp("stream_exp"), "model.bidirectional=false",
+                      "model.lookahead=3", "features.normalize='global'")  # fmt: skip
+    summary = train(cfg, show_progress=False)
+    assert summary.best_checkpoint is not None
+    return summary.best_checkpoint
+
+
+def tone_stream(texts: list[str], pause: float = 0.6) -> np.ndarray:
+    """The training utterances of ``texts`` (same noise seeds) with ``pause`` seconds after each:
+    a model trained on eight utterances is only sure of those."""
+    silence = np.zeros(int(pause * RATE), np.float32)
+    seeds = [TINY_TEXTS.index(t) for t in texts]
+    return np.concatenate([part for t, s in zip(texts, seeds) for part in (tone_speech(t, seed=s), silence)])

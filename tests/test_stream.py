@@ -17,7 +17,7 @@ from asr.model import AcousticModel
 from asr.stream import Streamer, StreamingAcoustics, check_streamable
 from asr.text import Vocabulary
 from asr.transcribe import transcribe
-from tests.conftest import RATE, TINY_TEXTS, tiny_config, tone_speech
+from tests.conftest import tone_stream
 
 
 def random_recognizer(*overrides, normalize="global"):
@@ -80,23 +80,6 @@ def test_models_that_cannot_stream_are_refused():
         check_streamable(random_recognizer("model.bidirectional=true"))
     with pytest.raises(ValueError, match="normalises features per utterance"):
         StreamingAcoustics(random_recognizer(normalize="utterance"))
-
-
-@pytest.fixture(scope="module")
-def streaming_checkpoint(tone_manifest, tmp_path_factory):
-    from asr.train import train
-
-    cfg = tiny_config(tone_manifest, tmp_path_factory.mktemp("stream_exp"), "model.bidirectional=false",
-                      "model.lookahead=3", "features.normalize='global'")  # fmt: skip
-    return train(cfg, show_progress=False).best_checkpoint
-
-
-def tone_stream(texts, pause=0.6):
-    """The training utterances of ``texts`` (same noise seeds) with ``pause`` seconds after each:
-    a model trained on eight utterances is only sure of those."""
-    silence = np.zeros(int(pause * RATE), np.float32)
-    seeds = [TINY_TEXTS.index(t) for t in texts]
-    return np.concatenate([part for t, s in zip(texts, seeds) for part in (tone_speech(t, seed=s), silence)])
 
 
 @pytest.mark.slow
