@@ -32,7 +32,7 @@ from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoi
 from asr.config import ConfigError, DecodeConfig
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
-from asr.runtime import pick_device, progress, setup_logging
+from asr.runtime import MissingDependency, pick_device, progress, setup_logging
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces
 from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
@@ -44,6 +44,7 @@ logger = logging.getLogger("asr")
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
 # Errors whose message says all a user needs; anything else keeps its traceback.
 USER_ERRORS = (
+    MissingDependency,
     AudioError,
     CheckpointError,
     DownloadError,
@@ -238,7 +239,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from asr.serve import ServiceLimits, serve  # FastAPI and uvicorn: the serve extra
+    try:
+        from asr.serve import ServiceLimits, serve
+    except ImportError as err:
+        hint = "pip install 'asr[serve]'"
+        raise MissingDependency(f"asr serve needs FastAPI and uvicorn ({err}): {hint}") from None
 
     recognizer = asr.load_model(_model_path(args.model), backend=args.backend)
     limits = ServiceLimits(max_mb=args.max_mb, max_seconds=args.max_seconds, queue_size=args.queue)

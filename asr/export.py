@@ -42,6 +42,7 @@ from asr.checkpoint import (
 )
 from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
 from asr.model import AcousticModel, ModelOutput
+from asr.runtime import MissingDependency
 
 FORMATS = ("onnx", "torchscript")
 METADATA_KEY = "asr"  # ONNX metadata_props key; TorchScript extra file "asr.json"
@@ -116,7 +117,10 @@ def export_graph(
 
 
 def _write_onnx(graph: nn.Module, example: tuple[torch.Tensor, ...], metadata: str, path: Path) -> None:
-    import onnx  # export-time only; running needs just onnxruntime
+    try:
+        import onnx  # export-time only; running needs just onnxruntime
+    except ImportError:
+        raise MissingDependency("exporting to ONNX needs the onnx package: pip install 'asr[onnx]'") from None
 
     dynamic = {"features": {0: "batch", 1: "frames"}, "feature_lengths": {0: "batch"},
                "log_probs": {0: "batch", 1: "out_frames"}, "output_lengths": {0: "batch"}}  # fmt: skip
@@ -156,7 +160,8 @@ def _onnx_runner(path: Path) -> tuple[Callable[..., Any], str]:
     try:
         import onnxruntime
     except ImportError:
-        raise CheckpointError(f"{path}: ONNX models run with onnxruntime: pip install 'asr[onnx]'") from None
+        hint = "pip install 'asr[onnx]'"
+        raise MissingDependency(f"{path}: ONNX models run with onnxruntime: {hint}") from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings about unused initialisers on every load
     try:

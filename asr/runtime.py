@@ -18,6 +18,12 @@ import torch
 from tqdm import tqdm
 
 T = TypeVar("T")
+
+
+class MissingDependency(RuntimeError):
+    """An optional package is not installed; the message names the pip extra that brings it."""
+
+
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

@@ -124,3 +124,16 @@ def test_cli_export_then_transcribe_with_onnx(tmp_path, trained_checkpoint, tone
     failed = subprocess.run([*cli, "export", "--model", str(trained_checkpoint), "--format", "onnx", "--half",
                              "-o", str(tmp_path / "h.onnx")], capture_output=True, text=True)  # fmt: skip
     assert failed.returncode == 2 and "--half applies to --format checkpoint only" in failed.stderr
+
+
+def test_a_missing_optional_package_is_named_with_its_extra(tmp_path, monkeypatch):
+    from asr.runtime import MissingDependency
+
+    ckpt = random_checkpoint(tmp_path / "m.pt")
+    (onnx_file,) = export_graph(ckpt, tmp_path / "m.onnx", "onnx")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'asr\[onnx\]'"):
+        export_graph(ckpt, tmp_path / "again.onnx", "onnx")
+    with pytest.raises(MissingDependency, match=r"run with onnxruntime"):
+        load_model(onnx_file)
