@@ -139,7 +139,7 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
             return
         await socket.accept()
         streams["open"] += 1
-        streamer = Streamer(recognizer, decode)
+        streamer = Streamer(recognizer, decode, decoder=decoder)
         loop = asyncio.get_running_loop()
         pending = b""
         try:

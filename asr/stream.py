@@ -27,7 +27,7 @@ from asr.align import Word, word_times
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
-from asr.decode import make_decoder
+from asr.decode import Decoder, make_decoder
 from asr.features import hop_samples, window_samples
 from asr.model import _TIME_STRIDES, AcousticModel
 
@@ -178,10 +178,12 @@ class Streamer:
     """
 
     def __init__(self, recognizer: Recognizer, decode: DecodeConfig | None = None,
-                 pause_seconds: float = 0.5) -> None:  # fmt: skip
+                 pause_seconds: float = 0.5, decoder: Decoder | None = None) -> None:  # fmt: skip
+        """``decoder``: one already made for ``decode`` (a service shares one: a beam decoder
+        loads its LM when it is made)."""
         self.acoustics = StreamingAcoustics(recognizer)
         decode = decode or recognizer.config.decode
-        self.decoder = make_decoder(recognizer.vocab, dataclasses.replace(decode, chunk_seconds=0))
+        self.decoder = decoder or make_decoder(recognizer.vocab, decode)
         self.vocab = recognizer.vocab
         self.frame = recognizer.frame_seconds
         self.pause_frames = max(1, round(pause_seconds / self.frame))
