@@ -68,19 +68,56 @@ def seconds_per_call(fn: Callable[[], None], repeats: int, device: torch.device)
     return (time.perf_counter() - start) / repeats
 
 
-def time_training(model: AcousticModel, batch: Batch, steps: int, device: torch.device) -> float:
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def time_training(
+    model: AcousticModel, batch: Batch, steps: int, device: torch.device, amp: str = "none"
+) -> float:
+    """Seconds per training step: forward under autocast (``amp``), CTC in fp32, backward,
+    clipping, AdamW; fp16 with a gradient scaler, as asr.train does."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    dtype = AMP_DTYPES[amp]
     model.train()
 
     def step() -> None:
-        out = model(batch.features, batch.feature_lengths)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = model(batch.features, batch.feature_lengths)
         loss = ctc_loss(out.log_probs, out.output_lengths, batch)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
 
     return seconds_per_call(step, steps, device)
+
+
+def training_flops(cfg: ModelConfig, n_mels: int, frames: list[int], vocab: int = VOCAB) -> float:
+    """Useful floating-point operations of one training step of our model on utterances of
+    ``frames`` feature frames (padding not counted): 2 per multiply-add in the conv blocks,
+    recurrent layers and classifier, times 3 for forward + backward."""
+    from asr.model import _TIME_STRIDES, output_length
+
+    s1, s2 = _TIME_STRIDES[cfg.time_stride]
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.rnn_type]
+    dirs = 2 if cfg.bidirectional else 1
+    f1 = (n_mels - 1) // 2 + 1  # frequency bins after each conv block (stride 2, padding 1)
+    f2 = (f1 - 1) // 2 + 1
+    total = 0.0
+    for n in frames:
+        t1 = (n - 1) // s1 + 1
+        t2 = output_length(cfg, n)
+        total += 2 * 9 * cfg.conv_channels * t1 * f1  # block 1: one input channel, 3x3
+        total += 2 * 9 * cfg.conv_channels**2 * t2 * f2  # block 2
+        inputs = cfg.conv_channels * f2
+        for _ in range(cfg.num_layers):
+            total += dirs * t2 * 2 * gates * cfg.hidden_size * (inputs + cfg.hidden_size)
+            inputs = dirs * cfg.hidden_size
+        total += t2 * 2 * inputs * vocab
+    return 3 * total
 
 
 @torch.no_grad()
@@ -107,6 +144,7 @@ def batch_arguments(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", choices=sorted(AMP_DTYPES), default="none", help="training autocast dtype")
     return parser
 
 
@@ -136,7 +174,7 @@ def main() -> None:
         cfg = dataclasses.replace(ModelConfig(), **changes)
         torch.manual_seed(0)
         model = AcousticModel(cfg, features.n_mels, VOCAB).to(device)
-        train_speed = audio / time_training(model, batch, args.steps, device)
+        train_speed = audio / time_training(model, batch, args.steps, device, args.amp)
         infer_speed = audio / time_inference(model, batch, args.steps, device)
         if baseline is None:
             baseline = (train_speed, infer_speed)

@@ -11,6 +11,9 @@ utterances whose lengths vary as a duration bucket's do (so packing matters).
 
 Usage, from the repository root:
     python benchmarks/train_step.py [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+        [--amp none|bf16|fp16] [--hidden 256] [--layers 3]
+On a GPU: --device cuda, once per --amp, and --hidden 512 --layers 5 for the large model;
+compare the TFLOP/s column with the card's dense matmul peak.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from throughput import CHARS_PER_SECOND, VOCAB, batch_arguments, time_training
+from throughput import CHARS_PER_SECOND, VOCAB, batch_arguments, time_training, training_flops
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -100,7 +103,7 @@ def main() -> None:
     name = f"ours lstm {args.layers}x{args.hidden}, stride 2"
     rows = [
         (f"{name}, packed", ours_with("packed")),
-        (f"{name}, per-direction padded (CPU default)", ours_with("per_direction")),
+        (f"{name}, per-direction (CPU default)", ours_with("per_direction")),
         (f"{name}, plain padded (inexact)", ours_with("padded")),
         (f"DS2-style lstm {args.layers}x{args.hidden}, stride 2, packed",
          DeepSpeech2(features.n_mels, VOCAB, args.hidden, args.layers)),
@@ -112,14 +115,20 @@ def main() -> None:
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.batch} utterances of {shortest:g}-{args.seconds:g} s, {args.steps} timed steps"
     )
-    header = f"{'model':58} {'params':>8} {'audio s/s':>10} {'ratio':>6}"
+    print(f"amp {args.amp}; TFLOP/s counts our model's useful work (no padding), 3x forward")
+    header = f"{'model':58} {'params':>8} {'audio s/s':>10} {'ratio':>6} {'TFLOP/s':>8}"
     print(header + "\n" + "-" * len(header))
     baseline = None
+    frames = batch.feature_lengths.tolist()
     for name, model in rows:
         torch.manual_seed(0)
-        speed = audio / time_training(model.to(device), batch, args.steps, device)  # type: ignore[arg-type]
+        seconds = time_training(model.to(device), batch, args.steps, device, args.amp)  # type: ignore[arg-type]
+        speed = audio / seconds
         baseline = baseline or speed
-        print(f"{name:58} {count_parameters(model) / 1e6:7.2f}M {speed:10.1f} {speed / baseline:6.2f}")
+        flops = (f"{training_flops(model.cfg, features.n_mels, frames) / seconds / 1e12:8.3f}"
+                 if isinstance(model, AcousticModel) else f"{'-':>8}")  # fmt: skip
+        params = count_parameters(model) / 1e6
+        print(f"{name:58} {params:7.2f}M {speed:10.1f} {speed / baseline:6.2f} {flops}")
 
 
 if __name__ == "__main__":
