@@ -9,10 +9,12 @@ saving never leaves a truncated ``last.pt``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,19 +77,26 @@ def build_payload(
     }
 
 
-def save_checkpoint(payload: dict[str, Any], path: PathLike) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename."""
-    path = Path(path)
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temporary name in ``path``'s folder; it replaces ``path`` only if the block succeeds,
+    so a crash while writing never leaves a truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_checkpoint(payload: dict[str, Any], path: PathLike) -> Path:
+    """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    path = Path(path)
+    with atomic_output(path) as tmp, tmp.open("wb") as handle:
+        torch.save(payload, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
     return path
 
 
@@ -188,6 +197,26 @@ def copy_lm_beside(decode: DecodeConfig, output: Path) -> tuple[DecodeConfig, li
     return dataclasses.replace(decode, lm=lm_out.name, lexicon=lexicon_out.name), [lm_out, lexicon_out]
 
 
+def inference_payload(
+    model: PathLike, output: Path, decode: DecodeConfig | None = None
+) -> tuple[dict[str, Any], list[Path]]:
+    """What inference needs from a training checkpoint (no optimiser or RNG state), with
+    ``decode`` as its decode settings (default: the checkpoint's). A word LM and lexicon named
+    there are copied beside ``output`` by :func:`copy_lm_beside`; returns the payload and them."""
+    payload = read_checkpoint(model)
+    config = from_dict(ExperimentConfig, payload["config"])
+    decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
+    slim = {
+        "format_version": payload["format_version"],
+        "asr_version": payload.get("asr_version", __version__),
+        "config": to_dict(dataclasses.replace(config, decode=decode)),
+        "vocabulary": payload["vocabulary"],
+        "feature_stats": payload.get("feature_stats"),
+        "model": payload["model"],
+    }
+    return slim, written
+
+
 def export_checkpoint(
     model: PathLike, output: PathLike, half: bool = False, decode: DecodeConfig | None = None
 ) -> list[Path]:
@@ -195,21 +224,10 @@ def export_checkpoint(
     optionally in float16 (half the size; they are widened again on load), and the decode
     settings to use by default. A word LM and lexicon named in ``decode`` are copied beside
     the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
-    payload = read_checkpoint(model)
-    config = from_dict(ExperimentConfig, payload["config"])
     output = Path(output)
-    decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
-    weights = payload["model"]
+    slim, written = inference_payload(model, output, decode)
     if half:
-        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-    slim = {
-        "format_version": payload["format_version"],
-        "asr_version": payload.get("asr_version", __version__),
-        "config": to_dict(dataclasses.replace(config, decode=decode)),
-        "vocabulary": payload["vocabulary"],
-        "feature_stats": payload.get("feature_stats"),
-        "model": weights,
-    }
+        slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in slim["model"].items()}
     return [save_checkpoint(slim, output), *written]
 
 

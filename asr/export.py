@@ -18,7 +18,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import tempfile
 import warnings
 import zipfile
@@ -29,18 +28,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from asr import __version__
 from asr._types import PathLike
 from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     Recognizer,
-    copy_lm_beside,
+    atomic_output,
+    inference_payload,
     read_checkpoint,
     recognizer_from_payload,
-    resolve_beside,
 )
-from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
+from asr.config import DecodeConfig, ExperimentConfig, from_dict
 from asr.model import AcousticModel, ModelOutput
 from asr.runtime import MissingDependency
 
@@ -83,36 +81,24 @@ def export_graph(
     as :func:`asr.checkpoint.export_checkpoint` does. Returns the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    payload = read_checkpoint(model)
-    recognizer = recognizer_from_payload(payload, str(model))
     output = Path(output)
-    decode = decode or resolve_beside(recognizer.config.decode, Path(model).parent)
-    decode, written = copy_lm_beside(decode, output)
-    config = dataclasses.replace(recognizer.config, decode=decode)
-    stats = payload.get("feature_stats")
+    slim, written = inference_payload(model, output, decode)
+    recognizer = recognizer_from_payload(slim, str(model))
+    stats = slim["feature_stats"]
     metadata = json.dumps({
-        "format_version": FORMAT_VERSION,
-        "asr_version": payload.get("asr_version", __version__),
-        "config": to_dict(config),
-        "vocabulary": payload["vocabulary"],
+        **{k: v for k, v in slim.items() if k != "model"},
         "feature_stats": {k: v.tolist() for k, v in stats.items()} if stats else None,
     })  # fmt: skip
     graph = _Graph(recognizer.model)
     frames = 200
-    example = (torch.zeros(1, frames, config.features.n_mels), torch.tensor([frames]))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with warnings.catch_warnings():  # tracer and exporter warnings about the legacy path
-            warnings.simplefilter("ignore")
-            if fmt == "onnx":
-                _write_onnx(graph, example, metadata, tmp)
-            else:
-                traced = torch.jit.trace(graph, example, check_trace=False)
-                torch.jit.save(traced, str(tmp), _extra_files={_EXTRA_FILE: metadata})
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    example = (torch.zeros(1, frames, recognizer.config.features.n_mels), torch.tensor([frames]))
+    with atomic_output(output) as tmp, warnings.catch_warnings():  # warnings about the legacy path
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            _write_onnx(graph, example, metadata, tmp)
+        else:
+            traced = torch.jit.trace(graph, example, check_trace=False)
+            torch.jit.save(traced, str(tmp), _extra_files={_EXTRA_FILE: metadata})
     return [output, *written]
 
 
