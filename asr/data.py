@@ -18,7 +18,7 @@ import torch
 
 from asr.audio import AudioError, load_audio
 from asr.augment import Augmenter, item_generator
-from asr.features import FeatureExtractor, hop_samples
+from asr.features import FeatureExtractor, num_frames
 from asr.manifest import Utterance
 from asr.text import Normalizer, Vocabulary
 
@@ -67,7 +67,7 @@ class Batch:
             return self
         device = extractor.mel.spectrogram.window.device
         waves = self.features[..., 0].to(device, non_blocking=True)
-        frames = self.feature_lengths.cpu() // hop_samples(extractor.cfg) + 1
+        frames = num_frames(self.feature_lengths.cpu(), extractor.cfg)
         if device.type == "cuda":
             frames = frames.pin_memory()  # so the copies below and in to() do not wait
         feats = extractor.batch(waves, frames.to(device, non_blocking=True))

@@ -8,6 +8,7 @@ normalisation per utterance or with training-set statistics.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 import torchaudio
@@ -15,6 +16,7 @@ import torchaudio
 from asr.audio import SAMPLE_RATE
 from asr.config import FeatureConfig
 
+T = TypeVar("T", int, torch.Tensor)
 LOG_FLOOR = 1e-6  # added to mel power before the log, so digital silence stays finite
 STD_FLOOR = 1e-5  # keeps constant bins from dividing by ~0
 
@@ -27,8 +29,9 @@ def hop_samples(cfg: FeatureConfig) -> int:
     return int(round(cfg.hop_ms * SAMPLE_RATE / 1000))
 
 
-def num_frames(num_samples: int, cfg: FeatureConfig) -> int:
-    """Frames that :class:`FeatureExtractor` makes from ``num_samples`` (centred frames).
+def num_frames(num_samples: T, cfg: FeatureConfig) -> T:
+    """Frames that :class:`FeatureExtractor` makes from ``num_samples`` (centred frames); an
+    int, or an integer tensor of per-row counts.
 
     >>> num_frames(16000, FeatureConfig())
     101
@@ -84,8 +87,8 @@ class FeatureExtractor(torch.nn.Module):
         return self.normalize(self.log_mel(waveform))
 
     def batch(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """Zero-padded ``[B, num_samples]`` and each row's frame count (its samples // hop + 1,
-        on the waveforms' device) -> ``[B, num_frames, n_mels]``, zero past each row's frames.
+        """Zero-padded ``[B, num_samples]`` and each row's frame count (:func:`num_frames`, on the
+        waveforms' device) -> ``[B, num_frames, n_mels]``, zero past each row's frames.
         Each row is what :meth:`forward` gives for it alone (the padding is the zeros the centred
         STFT pads with anyway). For feature extraction on a GPU: no host-device sync."""
         power = self.mel(waveforms.float())  # [B, n_mels, num_samples // hop + 1]

@@ -28,7 +28,7 @@ from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.decode import Decoder, make_decoder
-from asr.features import hop_samples, window_samples
+from asr.features import hop_samples, num_frames, window_samples
 from asr.model import _TIME_STRIDES, AcousticModel
 
 
@@ -56,6 +56,7 @@ class StreamingAcoustics:
         check_streamable(recognizer)
         self.model, self.extractor = recognizer.model.eval(), recognizer.extractor
         features, model_cfg = recognizer.config.features, recognizer.config.model
+        self.feature_cfg = features
         self.hop, self.half_window = hop_samples(features), window_samples(features) // 2
         self.s1, self.s2 = _TIME_STRIDES[model_cfg.time_stride]
         self.stride = self.s1 * self.s2
@@ -88,19 +89,20 @@ class StreamingAcoustics:
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
         """End of stream: the remaining frames (zero padded past the end, as offline)."""
-        if self.finished:
-            return torch.zeros(0, len(self.model.classifier.bias))
-        self.finished = True
-        if self.received == 0:
-            return torch.zeros(0, len(self.model.classifier.bias))
+        already, self.finished = self.finished, True
+        if already or self.received == 0:
+            return self._no_frames()
         return self._advance(final=True)
+
+    def _no_frames(self) -> torch.Tensor:
+        return torch.zeros(0, self.model.classifier.out_features)
 
     def _advance(self, final: bool) -> torch.Tensor:
         n = self.received
         if final:
-            feats_ready = n // self.hop + 1
-        else:
-            feats_ready = max(0, (n - self.half_window) // self.hop + 1) if n >= self.half_window else 0
+            feats_ready = num_frames(n, self.feature_cfg)
+        else:  # frames whose whole window has arrived
+            feats_ready = (n - self.half_window) // self.hop + 1 if n >= self.half_window else 0
         self._features(feats_ready, final)
         if final:
             conv_ready = int(self.model.output_lengths(torch.tensor([self.feats_done])).item())
@@ -144,7 +146,7 @@ class StreamingAcoustics:
             self.feats_start = keep_from
         ready = self.conv_done if final else max(self.emitted, self.conv_done - self.lookahead)
         if ready <= self.emitted:
-            return torch.zeros(0, model.classifier.out_features)
+            return self._no_frames()
         x = self.rnn_out[self.emitted - self.rnn_start :]
         if model.lookahead is not None:
             if final:  # past the end: zeros, as the offline model's padding
