@@ -33,7 +33,7 @@ from asr.config import ConfigError, DecodeConfig
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
-from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces
+from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
 from asr.train import NonFiniteError, OutputDirError
 from asr.writers import WRITERS
 from data_prep.common import AUDIO_SUFFIXES, audio_files
@@ -230,8 +230,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     compute += time.perf_counter() - started
     audio = streamer.acoustics.received / SAMPLE_RATE
     if latencies:
-        ordered = sorted(latencies)
-        median, p90 = ordered[len(ordered) // 2], ordered[int(0.9 * (len(ordered) - 1))]
+        median, p90 = percentile(latencies, 0.5), percentile(latencies, 0.9)
         logger.info("%.1f s of audio, %d final segments; character latency median %.0f ms, p90 %.0f ms "
                     "(audio still awaited + compute); compute %.3f x real time",
                     audio, finals, 1000 * median, 1000 * p90, compute / max(audio, 1e-9))  # fmt: skip

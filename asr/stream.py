@@ -159,6 +159,16 @@ class StreamingAcoustics:
         return log_probs
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank: for latency summaries.
+
+    >>> percentile([0.3, 0.1, 0.2, 0.4], 0.5), percentile([0.3, 0.1, 0.2, 0.4], 0.9)
+    (0.3, 0.4)
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
 @dataclass
 class StreamEvent:
     kind: str  # "partial": the open segment so far (may still change); "final": a closed segment

@@ -18,12 +18,7 @@ import time
 import asr
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.metrics import score
-from asr.stream import Streamer
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+from asr.stream import Streamer, percentile
 
 
 def main() -> None:
