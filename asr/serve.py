@@ -178,13 +178,11 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
             with os.fdopen(handle, "wb") as out:
                 while chunk := await file.read(1 << 20):
                     out.write(chunk)
-            try:
+            try:  # the header first: a file over the limit is refused before any inference
                 seconds = audio_duration(path)
-            except AudioError as err:
-                raise HTTPException(415, f"unreadable audio ({err.reason})") from None
-            if seconds > limits.max_seconds:
-                raise HTTPException(413, f"audio is {seconds:.0f} s; the limit is {limits.max_seconds:g} s")
-            try:
+                if seconds > limits.max_seconds:
+                    limit = f"the limit is {limits.max_seconds:g} s"
+                    raise HTTPException(413, f"audio is {seconds:.0f} s; {limit}")
                 result = await asyncio.get_running_loop().run_in_executor(worker, run, path)
             except AudioError as err:
                 raise HTTPException(415, f"unreadable audio ({err.reason})") from None
