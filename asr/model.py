@@ -48,11 +48,14 @@ def output_length(cfg: ModelConfig, num_frames: int) -> int:
     return num_frames
 
 
+def _frames_kept(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    """``[B, t]`` bool: True for each row's frames before its length."""
+    return torch.arange(t, device=lengths.device)[None, :] < lengths[:, None]
+
+
 def _mask_time(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero frames at or past each row's length; ``x`` is ``[B, C, T, F]``."""
-    steps = torch.arange(x.shape[2], device=x.device)
-    keep = steps[None, :] < lengths[:, None]  # [B, T]
-    return x * keep[:, None, :, None].to(x.dtype)
+    return x * _frames_kept(lengths, x.shape[2])[:, None, :, None].to(x.dtype)
 
 
 class ConvBlock(nn.Module):
@@ -154,7 +157,7 @@ class AcousticModel(nn.Module):
                 x = self._bidirectional_padded(x, lengths)
             else:
                 x, _ = self.rnn(x)
-            x = x * (torch.arange(t, device=x.device)[None, :] < lengths[:, None])[..., None].to(x.dtype)
+            x = x * _frames_kept(lengths, t)[..., None].to(x.dtype)
         if self.lookahead is not None:
             x = self.lookahead(x)
         return ModelOutput(self.head(x), lengths)
@@ -167,7 +170,7 @@ class AcousticModel(nn.Module):
         (benchmarks/train_step.py); on CUDA, cuDNN runs packed sequences well, so they stay."""
         rnn, (b, t, _) = self.rnn, x.shape
         steps = torch.arange(t, device=x.device)[None, :]
-        flip = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # its own inverse
+        flip = torch.where(_frames_kept(lengths, t), lengths[:, None] - 1 - steps, steps)  # its own inverse
         flip = flip[..., None]
         kernel = _VF_KERNELS[self.cfg.rnn_type]
         for layer in range(rnn.num_layers):
