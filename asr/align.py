@@ -7,6 +7,7 @@ same way. A word's confidence is the mean posterior of its characters' frames.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,14 @@ class Word:
     start: float  # seconds from the start of the audio
     end: float
     confidence: float  # 0..1
+
+
+def shifted(words: list[Word], offset: float) -> list[Word]:
+    """Words timed within a segment that starts ``offset`` seconds into the audio, on the
+    audio's clock (to the millisecond)."""
+    return [
+        dataclasses.replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in words
+    ]
 
 
 def word_times(

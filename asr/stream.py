@@ -13,7 +13,6 @@ configured) turns into a final result with word times.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from asr._types import PathLike
-from asr.align import Word, word_times
+from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
@@ -260,9 +259,8 @@ class Streamer:
         events = []
         if has_speech:
             (hyp,) = self.decoder(log_probs[None], torch.tensor([n]), ["stream"])
-            offset = self.segment_start * self.frame
-            words = [dataclasses.replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3))
-                     for w in word_times(log_probs, hyp.token_ids, self.vocab, self.frame)]  # fmt: skip
+            words = shifted(word_times(log_probs, hyp.token_ids, self.vocab, self.frame),
+                            self.segment_start * self.frame)  # fmt: skip
             events.append(self._event("final", hyp.text, n, started, words))
         self.segment, self.segment_start, self.partial, self.shown_tokens = [], self.segment_start + n, "", 0
         return events

@@ -17,7 +17,7 @@ from typing import Union
 import torch
 
 from asr._types import PathLike
-from asr.align import Word, word_times
+from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.checkpoint import Recognizer, load_model
 from asr.config import DecodeConfig
@@ -153,8 +153,9 @@ def _transcribe_long(
         segment = log_probs[start:end]
         (hyp,) = decoder(segment[None].to(device), torch.tensor([end - start], device=device), [str(index)])
         offset = start * frame
-        for w in word_times(segment, hyp.token_ids, recognizer.vocab, frame, seconds - offset):
-            words.append(Word(w.word, round(w.start + offset, 3), round(w.end + offset, 3), w.confidence))
+        words += shifted(
+            word_times(segment, hyp.token_ids, recognizer.vocab, frame, seconds - offset), offset
+        )
         if hyp.text:
             texts.append(hyp.text)
     return Transcript(_describe(item, index), " ".join(texts), seconds, words=words)
