@@ -326,7 +326,8 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         print(merge_manifests(args.inputs, args.output))
         return 0
     utts = asr.read_manifest(args.input)
-    splits = split_groups(utts, args.by, args.valid_fraction, args.test_fraction, args.seed)
+    splits = split_groups(utts, args.by, args.valid_fraction, args.test_fraction, args.seed,
+                          args.valid, args.test, args.test_groups)  # fmt: skip
     for name, rows in splits.items():
         path = asr.write_manifest(rows, Path(args.out_dir) / f"{name}.jsonl", relative=False)
         print(f"{name}\t{path}\t{len(rows)} utterances")
@@ -390,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--by", choices=["speaker", "chapter", "utterance"], default="speaker")
     m.add_argument("--valid-fraction", type=float, default=0.05)
     m.add_argument("--test-fraction", type=float, default=0.05)
+    m.add_argument("--valid", type=int, metavar="N", help="N groups for valid (instead of the fraction)")
+    m.add_argument("--test", type=int, metavar="N", help="N groups for test, named ones included")
+    m.add_argument("--test-groups", nargs="+", default=[], metavar="G", help="these groups are test")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_manifest)
 

@@ -31,6 +31,7 @@ class Limits:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig | None = field(default_factory=ModelConfig)  # None: skip the CTC check
     check_audio: bool = True  # read each file's header
+    require_speaker: bool = False  # rows without a speaker are rejected (speaker-disjoint splits need one)
 
 
 @dataclass
@@ -69,6 +70,8 @@ def ctc_infeasible(text: str, duration: float, features: FeatureConfig, model: M
 
 def problem(utt: Utterance, normalizer: Normalizer, limits: Limits) -> str | None:
     """The first reason to reject ``utt``, or None."""
+    if limits.require_speaker and not utt.speaker:
+        return "no speaker"
     if limits.check_audio:
         try:
             file_seconds = audio_duration(utt.audio_filepath)

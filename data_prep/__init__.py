@@ -18,6 +18,8 @@ PREPARERS = {
     "folder": "data_prep.folder",
     "synthetic": "data_prep.synthetic",
     "sphinx": "data_prep.sphinx",
+    "kaldi": "data_prep.kaldi",
+    "pseudo-label": "data_prep.pseudo_label",
 }
 
 

@@ -84,20 +84,35 @@ def split_groups(
     valid_fraction: float = 0.05,
     test_fraction: float = 0.05,
     seed: int = 0,
+    valid_count: int | None = None,
+    test_count: int | None = None,
+    test_groups: Sequence[str] = (),
 ) -> dict[str, list[Utterance]]:
     """Train/valid/test with whole groups on one side: no speaker (or chapter) is in two splits.
 
-    Fractions count groups, shuffled with ``seed``; each non-zero fraction gets at least one group.
+    ``test_groups`` are named test groups; the rest of the test side and the valid side are drawn
+    from the shuffled groups (``seed``): ``*_count`` groups each, or else ``*_fraction`` of the
+    groups (at least one where the fraction is not zero).
     """
     key = GROUPINGS[by]
     groups = sorted({key(u) for u in utterances})
-    random.Random(seed).shuffle(groups)
-    n_test = max(1, round(test_fraction * len(groups))) if test_fraction > 0 else 0
-    n_valid = max(1, round(valid_fraction * len(groups))) if valid_fraction > 0 else 0
-    if n_test + n_valid >= len(groups):
-        raise ValueError(f"{len(groups)} {by} groups are too few for the valid and test fractions")
-    side = {g: "test" for g in groups[:n_test]}
-    side.update({g: "valid" for g in groups[n_test : n_test + n_valid]})
+    unknown = sorted(set(test_groups) - set(groups))
+    if unknown:
+        raise ValueError(f"test {by}(s) {unknown} not in the manifest")
+    drawn = [g for g in groups if g not in set(test_groups)]
+    random.Random(seed).shuffle(drawn)
+
+    def size(count: int | None, fraction: float) -> int:
+        if count is not None:
+            return count
+        return max(1, round(fraction * len(groups))) if fraction > 0 else 0
+
+    n_test = max(0, size(test_count, test_fraction) - len(test_groups))
+    n_valid = size(valid_count, valid_fraction)
+    if n_test + n_valid >= len(drawn):
+        raise ValueError(f"{len(groups)} {by} groups are too few for the valid and test splits asked for")
+    side = {g: "test" for g in [*test_groups, *drawn[:n_test]]}
+    side.update({g: "valid" for g in drawn[n_test : n_test + n_valid]})
     splits: dict[str, list[Utterance]] = {"train": [], "valid": [], "test": []}
     for utt in utterances:
         splits[side.get(key(utt), "train")].append(utt)

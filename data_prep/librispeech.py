@@ -1,4 +1,4 @@
-"""LibriSpeech: read audiobooks, 16 kHz FLAC, in speaker/chapter folders.
+"""LibriSpeech: read audiobooks in speaker/chapter folders (FLAC as published; WAV, MP3 or Opus copies too).
 
 Each subset folder (``train-clean-100``, ``dev-clean``, ...) becomes one manifest of
 the same name. Transcripts come from ``{speaker}-{chapter}.trans.txt``; speakers are
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asr.manifest import Utterance
 from asr.validate import Limits
-from data_prep.common import probe_duration, write_splits
+from data_prep.common import AUDIO_SUFFIXES, probe_duration, write_splits
 from data_prep.download import fetch
 
 BASE_URL = "https://www.openslr.org/resources/12/"
@@ -38,6 +38,16 @@ def download(target: Path, subset: str, base_url: str | None = None) -> Path:
     return fetch(f"{base}{subset}.tar.gz", target, SHA256.get(subset))
 
 
+def audio_of(chapter_dir: Path, utt_id: str) -> Path:
+    """The utterance's file in any format we read (``.flac`` first, as published); the ``.flac``
+    name when none exists, so validation reports it as missing."""
+    for suffix in (".flac", *(s for s in AUDIO_SUFFIXES if s != ".flac")):
+        path = chapter_dir / f"{utt_id}{suffix}"
+        if path.exists():
+            return path
+    return chapter_dir / f"{utt_id}.flac"
+
+
 def read_subset(subset_dir: Path) -> list[Utterance]:
     rows = []
     for trans in sorted(subset_dir.rglob("*.trans.txt")):
@@ -47,7 +57,7 @@ def read_subset(subset_dir: Path) -> list[Utterance]:
             utt_id, _, text = line.partition(" ")
             if not text:
                 raise ValueError(f"{trans}:{number}: expected 'ID TRANSCRIPT'")
-            audio = trans.parent / f"{utt_id}.flac"
+            audio = audio_of(trans.parent, utt_id)
             duration = probe_duration(audio)
             rows.append(Utterance(utt_id, audio.resolve(), duration, text, speaker=utt_id.split("-")[0]))
     return rows
