@@ -1,5 +1,5 @@
-"""Augmentation for training: waveform -> speed-perturbed, noisy waveform; features ->
-SpecAugment-masked features.
+"""Augmentation for training: waveform -> speed-perturbed, reverberant, noisy, telephone-band
+waveform; features -> SpecAugment-masked features.
 
 Every random choice comes from a generator seeded by (seed, epoch, utterance index), so an
 utterance is augmented the same way whatever worker loads it, and a resumed run sees
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torchaudio.functional as AF
 
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.config import AugmentConfig
@@ -55,6 +56,38 @@ def add_noise(
     return waveform + scale * noise
 
 
+def room_impulse_response(rt60: float, gen: torch.Generator) -> torch.Tensor:
+    """A simulated room's impulse response (image source method, pyroomacoustics): a shoebox room
+    of drawn size with walls absorbing for ``rt60`` seconds, source and microphone at drawn places."""
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        raise ImportError("augment.reverb_prob needs pyroomacoustics: pip install 'asr[augment]'") from None
+    dims = [_uniform(gen, 3.0, 10.0), _uniform(gen, 3.0, 8.0), _uniform(gen, 2.4, 4.0)]
+    absorption, max_order = pra.inverse_sabine(rt60, dims)
+    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(max_order, 30))
+    room.add_source([d * _uniform(gen, 0.15, 0.85) for d in dims])
+    room.add_microphone([d * _uniform(gen, 0.15, 0.85) for d in dims])
+    room.compute_rir()
+    return torch.from_numpy(room.rir[0][0].astype("float32"))
+
+
+def reverberate(waveform: torch.Tensor, rir: torch.Tensor) -> torch.Tensor:
+    """Convolve with ``rir`` aligned on its direct path (no added delay), at the input's level."""
+    rir = rir[int(rir.abs().argmax()) :]
+    wet = AF.fftconvolve(waveform, rir)[: waveform.numel()]
+    return wet * (waveform.abs().max() / wet.abs().max().clamp_min(1e-8))
+
+
+def telephone(waveform: torch.Tensor) -> torch.Tensor:
+    """A narrow-band phone line: 300-3400 Hz, 8 kHz sampling, 8-bit mu-law (G.711-like) coding."""
+    band = AF.lowpass_biquad(AF.highpass_biquad(waveform, SAMPLE_RATE, 300.0), SAMPLE_RATE, 3400.0)
+    narrow = AF.resample(band, SAMPLE_RATE, 8000)
+    peak = narrow.abs().max().clamp_min(1e-8)
+    coded = AF.mu_law_decoding(AF.mu_law_encoding(narrow / peak, 256), 256) * peak
+    return AF.resample(coded, 8000, SAMPLE_RATE)[: waveform.numel()]
+
+
 def spec_augment(features: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """Zero random bands of mel bins and runs of frames of ``[T, F]`` normalised features
     (zero is the normalised mean)."""
@@ -82,11 +115,17 @@ class Augmenter:
     @property
     def active(self) -> bool:
         c = self.cfg
-        return c.speed_perturb or bool(self.noises) or c.freq_masks > 0 or c.time_masks > 0
+        return (c.speed_perturb or bool(self.noises) or c.freq_masks > 0 or c.time_masks > 0
+                or c.reverb_prob > 0 or c.telephone_prob > 0)  # fmt: skip
 
     def waveform(self, waveform: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Speed, room, noise, then the channel; a step that is off draws nothing, so turning a
+        new one on leaves the draws of the others as they were for earlier configs."""
         if self.cfg.speed_perturb:
             waveform = speed_perturb(waveform, SPEEDS[_randint(gen, 0, len(SPEEDS) - 1)])
+        if self.cfg.reverb_prob > 0 and _uniform(gen, 0.0, 1.0) < self.cfg.reverb_prob:
+            rt60 = _uniform(gen, self.cfg.rt60_min, self.cfg.rt60_max)
+            waveform = reverberate(waveform, room_impulse_response(rt60, gen))
         if self.noises and _uniform(gen, 0.0, 1.0) < self.cfg.noise_prob:
             noise_utt = self.noises[_randint(gen, 0, len(self.noises) - 1)]
             span = noise_utt.duration if noise_utt.offset > 0 else None
@@ -94,6 +133,8 @@ class Augmenter:
             waveform = add_noise(
                 waveform, noise, _uniform(gen, self.cfg.snr_min_db, self.cfg.snr_max_db), gen
             )
+        if self.cfg.telephone_prob > 0 and _uniform(gen, 0.0, 1.0) < self.cfg.telephone_prob:
+            waveform = telephone(waveform)
         return waveform
 
     def spec_seed(self, gen: torch.Generator) -> int:

@@ -82,6 +82,10 @@ class AugmentConfig:
     noise_prob: float = 0.5  # share of utterances that get noise
     snr_min_db: float = 10.0
     snr_max_db: float = 30.0
+    reverb_prob: float = 0.0  # share of utterances convolved with a simulated room (pyroomacoustics)
+    rt60_min: float = 0.2  # seconds: reverberation time drawn per utterance in [rt60_min, rt60_max]
+    rt60_max: float = 0.8
+    telephone_prob: float = 0.0  # share of utterances passed through a telephone channel (8 kHz, mu-law)
     freq_masks: int = 0  # SpecAugment: number of frequency masks per utterance
     freq_mask_width: int = 15  # widest frequency mask, in mel bins
     time_masks: int = 0  # SpecAugment: number of time masks per utterance
@@ -109,6 +113,9 @@ class TrainConfig:
     save_every: int = 0  # > 0: also write last.pt every this many steps
     keep_epochs: int = 0  # > 0: also keep epochNNN.pt for the newest this many epochs (asr average)
     tensorboard: bool = True
+    # Fine-tuning: start from this checkpoint's weights and vocabulary (same model config); the
+    # optimiser, schedule and progress start afresh. "" = random initialisation.
+    init_from: str = ""
 
 
 @dataclass(frozen=True)

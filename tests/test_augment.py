@@ -74,3 +74,55 @@ def test_noise_manifest_in_training_config(tone_manifest, tmp_path):
                "augment.speed_perturb=True", "augment.freq_masks=1", "augment.time_masks=1"]  # fmt: skip
     cfg = tiny_config(tone_manifest, tmp_path / "exp", "train.max_steps=3", *augment)
     assert train(cfg, show_progress=False).steps == 3
+
+
+def _sweep(seconds=1.0):
+    t = torch.arange(int(16000 * seconds)) / 16000
+    return 0.5 * torch.sin(2 * torch.pi * (200 + 3000 * t) * t)  # 200 Hz rising past 6 kHz
+
+
+def test_reverberation_keeps_length_and_level_and_smears_in_time():
+    pytest.importorskip("pyroomacoustics")
+    from asr.augment import reverberate, room_impulse_response
+
+    rir = room_impulse_response(0.6, item_generator(0, 0, 0))
+    assert torch.equal(rir, room_impulse_response(0.6, item_generator(0, 0, 0)))  # seeded
+    click = torch.zeros(16000)
+    click[1000] = 1.0
+    wet = reverberate(click, rir)
+    assert wet.shape == click.shape and float(wet.abs().max()) == pytest.approx(1.0)
+    assert int(wet.abs().argmax()) == 1000  # the direct path adds no delay
+    tail = wet[1000 + 800 :].pow(2).sum() / wet.pow(2).sum()  # energy after 50 ms
+    assert 0.01 < float(tail) < 0.99
+    longer = reverberate(click, room_impulse_response(0.8, item_generator(0, 0, 0)))
+    shorter = reverberate(click, room_impulse_response(0.2, item_generator(0, 0, 0)))
+    assert longer[1800:].pow(2).sum() > shorter[1800:].pow(2).sum()
+
+
+def test_telephone_channel_removes_what_a_phone_line_cannot_carry():
+    from asr.augment import telephone
+
+    wave = _sweep()
+    narrow = telephone(wave)
+    assert narrow.shape == wave.shape
+    spectrum = np.abs(np.fft.rfft(narrow.numpy())) ** 2
+    hz = np.fft.rfftfreq(narrow.numel(), 1 / 16000)
+    inside = spectrum[(hz > 500) & (hz < 3000)].mean()
+    assert spectrum[hz > 4500].mean() < 1e-3 * inside  # nothing above the 8 kHz line's band
+    assert spectrum[hz < 100].mean() < 0.1 * inside
+    assert 0.2 < float(narrow.abs().max()) < 1.0
+
+
+def test_new_augmentations_are_seeded_and_leave_old_draws_alone(tone_manifest):
+    from asr.augment import Augmenter
+
+    wave = _sweep(0.5)
+    old = AugmentConfig(speed_perturb=True)
+    plain = Augmenter(old).waveform(wave, item_generator(1, 0, 2))
+    # a config written before reverb/telephone existed draws the same speeds as before
+    off = AugmentConfig(speed_perturb=True, reverb_prob=0.0, telephone_prob=0.0)
+    assert torch.equal(plain, Augmenter(off).waveform(wave, item_generator(1, 0, 2)))
+    on = AugmentConfig(speed_perturb=True, telephone_prob=1.0)
+    first = Augmenter(on).waveform(wave, item_generator(1, 0, 2))
+    assert torch.equal(first, Augmenter(on).waveform(wave, item_generator(1, 0, 2)))
+    assert first.numel() == plain.numel() and not torch.equal(first, plain)
