@@ -191,6 +191,27 @@ def _check_texts(
         )  # fmt: skip
 
 
+def _rank(wer: float, cer: float) -> tuple[float, float]:
+    """Order of validation results for best.pt: by WER, but at or past 100% WER (an all-blank
+    epoch scores exactly 100%, a model that has begun to spell scores more) by CER alone."""
+    return (wer, cer) if wer < 1.0 else (1.0, cer)
+
+
+def _initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """The checkpoint named by ``train.init_from``, checked to fit ``cfg``'s model and features."""
+    if not cfg.train.init_from:
+        return None
+    path = Path(cfg.train.init_from)
+    payload = read_checkpoint(path)
+    old = from_dict(ExperimentConfig, payload["config"])
+    old = dataclasses.replace(old, model=dataclasses.replace(old.model, dropout=cfg.model.dropout))
+    for section in ("model", "features"):  # dropout may change: it shapes no weight
+        if getattr(old, section) != getattr(cfg, section):
+            raise ConfigError(f"train.init_from {path}: its {section} config {asdict(getattr(old, section))} "
+                              f"differs from this run's {asdict(getattr(cfg, section))}")  # fmt: skip
+    return payload
+
+
 def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
     """Model, features and text must match the checkpoint; training settings may change."""
     old = from_dict(ExperimentConfig, resumed["config"])
@@ -443,18 +464,19 @@ def _train(
     resumed = read_checkpoint(resume_path) if resume_path is not None else None
     if resumed is not None:
         _check_resume_config(cfg, resumed, resume_path)
+    initial = _initial_weights(cfg) if resumed is None else None
 
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
     train_utts, valid_utts = _read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
     train_utts = _usable_for_training(cfg, normalizer, train_utts)
-    if resumed is not None:
-        vocab = Vocabulary(resumed["vocabulary"])
+    if resumed is not None or initial is not None:
+        vocab = Vocabulary((resumed or initial or {})["vocabulary"])
     else:
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
     _check_texts(normalizer, vocab, train_utts, valid_utts)
-    extractor = _make_extractor(cfg, train_utts, resumed)
+    extractor = _make_extractor(cfg, train_utts, resumed or initial)
     durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
         durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad,
@@ -476,7 +498,11 @@ def _train(
 
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
-    model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab)).to(device)
+    model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab))
+    if initial is not None:  # exported checkpoints may hold float16 weights: load_state_dict widens them
+        model.load_state_dict(initial["model"])
+        logger.info("initial weights from %s", cfg.train.init_from)
+    model = model.to(device)
     forward: torch.nn.Module = model
     if info.enabled:  # rank 0's initial weights are broadcast to all
         forward = torch.nn.parallel.DistributedDataParallel(
@@ -532,7 +558,7 @@ def _train(
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 state.epoch_wer, state.epoch_cer = report.wer, report.cer
                 paths = [last_path]
-                if (report.wer, report.cer) < (state.best_wer, state.best_cer):
+                if _rank(report.wer, report.cer) < _rank(state.best_wer, state.best_cer):
                     state.best_wer, state.best_cer, state.best_epoch = report.wer, report.cer, state.epoch
                     paths.append(best_path)
                 if cfg.train.keep_epochs:

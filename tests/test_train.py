@@ -163,3 +163,28 @@ def test_nan_patience_stops_with_a_clear_error_and_keeps_progress(tone_manifest,
         train(tiny_config(tone_manifest, tmp_path, "train.nonfinite_patience=4"), show_progress=False)
     state = read_checkpoint(tmp_path / "checkpoints" / "last.pt")["train_state"]
     assert state["step"] == 5 and state["skipped_steps"] == 4  # resumable from the last good step
+
+
+def test_fine_tuning_starts_from_the_given_weights(trained_checkpoint, tone_manifest, tmp_path):
+    """train.init_from: the first validation is as good as the trained model's, the vocabulary is
+    the checkpoint's, and progress starts afresh; a different architecture is refused."""
+    cfg = tiny_config(tone_manifest, tmp_path / "ft", "train.epochs=1", "train.lr=1e-5",
+                      f"train.init_from='{trained_checkpoint}'", "model.dropout=0.1")  # fmt: skip
+    summary = train(cfg, show_progress=False)
+    tuned = read_checkpoint(summary.last_checkpoint)
+    assert tuned["vocabulary"] == read_checkpoint(trained_checkpoint)["vocabulary"]
+    assert tuned["train_state"]["epoch"] == 1
+    assert summary.best_wer < 0.2  # from scratch, one epoch of the tiny corpus leaves WER at 100%
+    wider = tiny_config(tone_manifest, tmp_path / "bad", f"train.init_from='{trained_checkpoint}'",
+                        "model.hidden_size=32")  # fmt: skip
+    with pytest.raises(ConfigError, match="init_from"):
+        train(wider, show_progress=False)
+
+
+def test_best_checkpoint_prefers_a_model_that_spells_over_an_all_blank_one():
+    from asr.train import _rank
+
+    all_blank = _rank(1.0, 1.0)
+    spelling = _rank(1.08, 0.55)  # more word errors than words, but half the characters right
+    assert spelling < all_blank
+    assert _rank(0.4, 0.3) < _rank(0.5, 0.1) < spelling  # below 100% WER, WER decides
