@@ -294,9 +294,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_lm_build(args: argparse.Namespace) -> int:
     from asr.lm import build_files
+    from asr.textfiles import excluded_texts
 
-    text_cfg = asr.load_model(args.model).config.text if args.model else None
-    arpa, lexicon = build_files(args.text, args.output, args.order, tuple(args.exclude), text_cfg)
+    model = asr.load_model(args.model) if args.model else None
+    text_cfg = model.config.text if model else None
+    alphabet = model.vocab.tokens[1:] if model else None
+    arpa, lexicon = build_files(args.text, args.output, args.order, tuple(args.exclude), text_cfg,
+                                excluded_texts(args.exclude_texts), args.max_words, args.prune,
+                                alphabet)  # fmt: skip
     print(f"{arpa}\n{lexicon}")
     return 0
 
@@ -362,11 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lm", help="build word n-gram language models")
     lm_actions = p.add_subparsers(dest="action", required=True)
     b = lm_actions.add_parser("build", parents=[common], help="text -> Kneser-Ney ARPA + lexicon")
-    b.add_argument("text", type=Path, help="one sentence a line, or id|raw|normalised lines")
+    b.add_argument("text", type=Path, nargs="+",
+                   help="sentence files/folders (id|raw|text, 'ID TEXT', plain; .gz/.xz)")  # fmt: skip
     b.add_argument("-o", "--output", type=Path, required=True, help="ARPA file; the lexicon goes beside it")
     b.add_argument("--order", type=int, default=3)
     b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
-    b.add_argument("--model", help="use this checkpoint's text normaliser (default: the standard one)")
+    b.add_argument("--exclude-texts", nargs="+", type=Path, default=[],
+                   help="sentence files or manifests (test sets) whose sentences are left out")  # fmt: skip
+    b.add_argument("--max-words", type=int, help="read at most this many words")
+    b.add_argument("--prune", type=int, nargs="+", default=[],
+                   help="per order, drop n-grams seen at most this often (as lmplz: 0 1 1)")  # fmt: skip
+    b.add_argument("--model", help="this checkpoint's normaliser and alphabet (lexicon: words it can spell)")
     b.set_defaults(func=cmd_lm_build)
     t = lm_actions.add_parser(
         "tune", parents=[common], help="grid-search LM weight and word score on a dev set"

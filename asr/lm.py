@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr.config import TextConfig
 from asr.text import Normalizer
+from asr.textfiles import SentenceFilter, iter_sentences, text_files
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,16 @@ def _discounts(counts: Counter[Ngram], order: int) -> tuple[float, float, float]
     return (0.5, 1.0, 1.5)
 
 
-def build(sentences: Iterable[list[str]], order: int = 3) -> NgramModel:
-    """Estimate an interpolated modified Kneser-Ney model from tokenised sentences."""
+def build(sentences: Iterable[list[str]], order: int = 3, prune: Sequence[int] = ()) -> NgramModel:
+    """Estimate an interpolated modified Kneser-Ney model from tokenised sentences.
+
+    ``prune[n-1]`` > 0 drops n-grams (n >= 2) whose adjusted count is at most that, as KenLM's
+    ``lmplz --prune`` does; backoff weights are then recomputed so every context still sums to one.
+    """
     if order < 1:
         raise ValueError("order must be at least 1")
+    if len(prune) > order or any(p < 0 for p in prune) or (prune and prune[0] != 0):
+        raise ValueError(f"prune takes up to {order} counts >= 0, the first (unigrams) 0: got {list(prune)}")
     raw: list[Counter[Ngram]] = [Counter() for _ in range(order)]
     vocab: set[str] = set()
     for words in sentences:
@@ -120,7 +127,35 @@ def build(sentences: Iterable[list[str]], order: int = 3) -> NgramModel:
                 backoff[n - 2][context] = math.log10(g) if g > 0 else -99.0
         lower = current
     prob[0][(BOS,)] = -99.0  # present so that <s> can be a context, never predicted
-    return NgramModel(order, prob, backoff)
+    model = NgramModel(order, prob, backoff)
+    if any(prune):
+        _prune(model, adjusted, list(prune) + [0] * (order - len(prune)))
+    return model
+
+
+def _prune(model: NgramModel, counts: list[Counter[Ngram]], thresholds: list[int]) -> None:
+    """Drop n-grams with adjusted count <= threshold, keeping any that a kept longer n-gram needs
+    as its context or its suffix (ARPA readers look both up), then renormalise the backoffs."""
+    for n in range(model.order, 1, -1):
+        kept_above = model.prob[n] if n < model.order else {}
+        needed = {g[:-1] for g in kept_above} | {g[1:] for g in kept_above}
+        limit = thresholds[n - 1]
+        model.prob[n - 1] = {
+            g: p for g, p in model.prob[n - 1].items() if counts[n - 1][g] > limit or g in needed
+        }
+    for n in range(2, model.order + 1):  # contexts of length n-1, shortest first
+        followers: dict[Ngram, list[str]] = defaultdict(list)
+        for g in model.prob[n - 1]:
+            followers[g[:-1]].append(g[-1])
+        fresh: dict[Ngram, float] = {}
+        for context in model.prob[n - 2]:
+            words = followers.get(context, [])
+            kept = sum(10 ** model.prob[n - 1][(*context, w)] for w in words)
+            lower = sum(10 ** model.logprob(w, context[1:]) for w in words)
+            if context[-1] == EOS or lower >= 1.0:
+                continue
+            fresh[context] = math.log10(max(1.0 - kept, 1e-12) / (1.0 - lower))
+        model.backoff[n - 2] = fresh
 
 
 def _lower_prob(lower: dict[Ngram, float], context: Ngram, word: str, predicted: list[str]) -> float:
@@ -149,42 +184,68 @@ def write_arpa(model: NgramModel, path: Path) -> Path:
     return path
 
 
-def write_lexicon(model: NgramModel, path: Path) -> Path:
+def write_lexicon(model: NgramModel, path: Path, alphabet: Iterable[str] | None = None) -> Path:
     """One line per LM word: the word, its characters, then the word boundary ``|`` (the
-    space token; :class:`asr.decode.BeamDecoder` adds one after the last word)."""
+    space token; :class:`asr.decode.BeamDecoder` adds one after the last word). With an
+    ``alphabet`` (the acoustic model's characters), words it cannot spell are left out."""
     words = sorted(g[0] for g in model.prob[0] if g[0] not in (BOS, EOS, UNK))
+    if alphabet is not None:
+        letters = set(alphabet)
+        unspellable = [w for w in words if not set(w) <= letters]
+        if unspellable:
+            logger.info("lexicon: %d words the model cannot spell left out, e.g. %s", len(unspellable),
+                        ", ".join(unspellable[:5]))  # fmt: skip
+        words = [w for w in words if set(w) <= letters]
     path = Path(path)
     path.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words), encoding="utf-8")
     return path
 
 
-def read_corpus(path: Path, normalizer: Normalizer, exclude: tuple[str, ...] = ()) -> list[list[str]]:
-    """Normalised, tokenised sentences from one sentence a line, or ``id|raw|normalised``
-    lines (the last field is used; ids starting with an ``exclude`` prefix are skipped,
-    e.g. held-out test chapters)."""
-    sentences = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if "|" in line:
-            fields = line.split("|")
-            if exclude and fields[0].startswith(exclude):
+def read_corpus(
+    paths: Path | Sequence[Path],
+    normalizer: Normalizer,
+    exclude: tuple[str, ...] = (),
+    exclude_texts: Iterable[str] = (),
+    max_words: int | None = None,
+) -> list[list[str]]:
+    """Normalised, tokenised sentences from sentence files or folders (see :mod:`asr.textfiles`;
+    ``.gz``/``.xz`` too), leaving out ids starting with an ``exclude`` prefix (held-out chapters)
+    and sentences equal to an ``exclude_texts`` one (test transcripts); at most ``max_words``."""
+    keep = SentenceFilter(exclude_texts, exclude)
+    sentences: list[list[str]] = []
+    total = 0
+    for path in text_files([paths] if isinstance(paths, (str, Path)) else list(paths)):
+        for sentence_id, text in iter_sentences(path):
+            if not keep(sentence_id, text):
                 continue
-            line = fields[-1]
-        words = normalizer(line).split()
-        if words:
-            sentences.append(words)
+            words = normalizer(text).split()
+            if words:
+                sentences.append(words)
+                total += len(words)
+            if max_words is not None and total >= max_words:
+                return sentences
     return sentences
 
 
 def build_files(
-    text: Path, out: Path, order: int = 3, exclude: tuple[str, ...] = (), text_cfg: TextConfig | None = None
+    text: Path | Sequence[Path],
+    out: Path,
+    order: int = 3,
+    exclude: tuple[str, ...] = (),
+    text_cfg: TextConfig | None = None,
+    exclude_texts: Iterable[str] = (),
+    max_words: int | None = None,
+    prune: Sequence[int] = (),
+    alphabet: Iterable[str] | None = None,
 ) -> tuple[Path, Path]:
     """``text`` -> ``out`` (ARPA) and ``out`` with suffix ``.lexicon``; the normaliser must match
     the acoustic model's (the default TextConfig unless given)."""
-    sentences = read_corpus(text, Normalizer(text_cfg or TextConfig()), exclude)
-    model = build(sentences, order)
+    sentences = read_corpus(text, Normalizer(text_cfg or TextConfig()), exclude, exclude_texts, max_words)
+    model = build(sentences, order, prune)
     arpa = write_arpa(model, out)
-    lexicon = write_lexicon(model, Path(out).with_suffix(".lexicon"))
+    lexicon = write_lexicon(model, Path(out).with_suffix(".lexicon"), alphabet)
     logger.info(
-        "%s: %d sentences, %s n-grams", arpa, len(sentences), "/".join(str(len(p)) for p in model.prob)
-    )
+        "%s: %d sentences, %d words, %s n-grams", arpa, len(sentences), sum(map(len, sentences)),
+        "/".join(str(len(p)) for p in model.prob),
+    )  # fmt: skip
     return arpa, lexicon

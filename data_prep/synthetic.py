@@ -43,9 +43,9 @@ import torch
 
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.manifest import Utterance
+from asr.textfiles import SentenceFilter, excluded_texts, sample_sentences
 from asr.validate import Limits
 from data_prep.common import write_splits
-from data_prep.prompts import SentenceFilter, excluded_texts, sample_sentences
 
 logger = logging.getLogger(__name__)
 

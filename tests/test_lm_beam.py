@@ -55,6 +55,57 @@ def test_kenlm_reads_our_arpa_identically(tmp_path):
         context = (*context, word)
 
 
+BIGGER = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog",
+                              "the cat ate the rat", "on the mat the cat sat", "a dog ate a log",
+                              "the rat and the cat", "my dog sat", "the cat sat on my mat"]] * 2  # fmt: skip
+
+
+@pytest.mark.parametrize("context", [(), (BOS,), ("the",), ("the", "cat"), (BOS, "the"), ("a", "dog"),
+                                     ("cat", "sat"), ("zzz", "the")])  # fmt: skip
+def test_pruned_model_still_sums_to_one_and_keeps_frequent_ngrams(context):
+    full, pruned = build(BIGGER, order=3), build(BIGGER, order=3, prune=[0, 2, 2])
+    assert sum(map(len, pruned.prob)) < sum(map(len, full.prob))
+    assert ("the", "cat") in pruned.prob[1] and ("on", "my") not in pruned.prob[1]
+    for n in (2, 3):  # every kept n-gram's context and suffix are kept too
+        assert all(g[:-1] in pruned.prob[n - 2] and g[1:] in pruned.prob[n - 2] for g in pruned.prob[n - 1])
+    vocab = {w for s in BIGGER for w in s} | {EOS, UNK}
+    assert sum(10 ** pruned.logprob(w, context) for w in vocab) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_kenlm_reads_a_pruned_arpa_identically(tmp_path):
+    kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+
+    model = build(BIGGER, order=3, prune=[0, 1, 2])
+    words = create_word_dict(load_words(str(write_lexicon(model, tmp_path / "lm.lexicon"))))
+    lm = kenlm.KenLM(str(write_arpa(model, tmp_path / "lm.arpa")), words)
+    state, context = lm.start(False), (BOS,)
+    for word in ["my", "cat", "ate", "the", "log", "and", "a", "rat"]:
+        state, score = lm.score(state, words.get_index(word))
+        assert score == pytest.approx(model.logprob(word, context), abs=1e-4)
+        context = (*context, word)
+
+
+def test_lm_build_reads_compressed_files_and_leaves_test_sentences_out(tmp_path):
+    import lzma
+
+    from asr.lm import build_files
+
+    with lzma.open(tmp_path / "books.txt.xz", "wt") as f:
+        f.write("the cat sat\nthe secret test sentence\nthe dog sat\nthe café was open\n")
+    (tmp_path / "test.txt").write_text("The secret test sentence.\n")
+    from asr.textfiles import excluded_texts
+
+    arpa, lexicon = build_files([tmp_path / "books.txt.xz"], tmp_path / "lm.arpa", order=2,
+                                exclude_texts=excluded_texts([tmp_path / "test.txt"]),
+                                alphabet="abcdefghijklmnopqrstuvwxyz' ")  # fmt: skip
+    words = [line.split()[0] for line in lexicon.read_text().splitlines()]
+    assert "secret" not in arpa.read_text() and "cat" in words
+    assert "café" in arpa.read_text() and "café" not in words  # the model cannot spell it
+    capped, _ = build_files([tmp_path / "books.txt.xz"], tmp_path / "cap.arpa", order=2, max_words=3)
+    assert "dog" not in capped.read_text()
+
+
 def peaked(vocab, text, frames_per_char=2, confusion=None):
     """Log-probs spelling ``text`` (blank between characters); ``confusion`` maps a position
     to a {char: prob} mix for that character's frames."""

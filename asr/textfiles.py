@@ -1,9 +1,10 @@
-"""Sentences for synthetic speech and LM text: plain, LJ Speech or LibriSpeech-style files,
-compressed or not, sampled reproducibly and kept apart from test sentences.
+"""Sentence files: plain, LJ Speech or LibriSpeech-style, compressed or not, read as they stream.
 
 Formats, detected per line: ``id|raw|normalised`` (LJ Speech; the last field is used),
 ``ID TEXT`` where ID looks like a LibriSpeech id (``84-121123-0000``), else the whole line.
-``.gz``/``.xz``/``.bz2`` files are read as they stream, so a book shard is never held in memory.
+``.gz``/``.xz``/``.bz2`` files are decompressed on the fly, so a book shard is never held in
+memory. Used for LM text (:mod:`asr.lm`) and synthetic-speech prompts (``data_prep.synthetic``):
+both keep test sentences out (:class:`SentenceFilter`).
 """
 
 from __future__ import annotations
@@ -62,10 +63,6 @@ def iter_sentences(path: Path) -> Iterator[tuple[str, str]]:
                 yield head, rest
             else:
                 yield f"{stem}-{number:07d}", line
-
-
-def read_sentences(path: Path) -> list[tuple[str, str]]:
-    return list(iter_sentences(path))
 
 
 class SentenceFilter:
