@@ -17,6 +17,7 @@ from typing import Protocol
 import torch
 
 from asr.config import DecodeConfig
+from asr.runtime import native_output_captured
 from asr.text import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -113,23 +114,24 @@ class BeamDecoder:
             lexicon = Path(self._lexicon_file.name)
             if hotwords:
                 lm = _hotword_lm(cfg.lm, lexicon, hotwords)
-        self.decoder = ctc_decoder(
-            lexicon=str(lexicon) if lexicon else None,
-            tokens=tokens,
-            lm=lm,
-            nbest=1,
-            beam_size=cfg.beam_size,
-            beam_threshold=cfg.beam_threshold,
-            lm_weight=cfg.lm_weight if cfg.lm else 0.0,
-            word_score=cfg.word_score,
-            sil_score=0.0,
-            # Lexicon-free: sum over the paths of a prefix (true prefix beam search, -1.3 WER
-            # points on LJ002 against max); with a lexicon, flashlight's recipes use max.
-            log_add=lexicon is None,
-            blank_token=vocab.tokens[0],
-            sil_token=WORD_BOUNDARY,
-            unk_word="<unk>",
-        )
+        with native_output_captured(f"loading the language model {cfg.lm}"):  # KenLM prints stars
+            self.decoder = ctc_decoder(
+                lexicon=str(lexicon) if lexicon else None,
+                tokens=tokens,
+                lm=lm,
+                nbest=1,
+                beam_size=cfg.beam_size,
+                beam_threshold=cfg.beam_threshold,
+                lm_weight=cfg.lm_weight if cfg.lm else 0.0,
+                word_score=cfg.word_score,
+                sil_score=0.0,
+                # Lexicon-free: sum over the paths of a prefix (true prefix beam search, -1.3 WER
+                # points on LJ002 against max); with a lexicon, flashlight's recipes use max.
+                log_add=lexicon is None,
+                blank_token=vocab.tokens[0],
+                sil_token=WORD_BOUNDARY,
+                unk_word="<unk>",
+            )
         self.uses_words = lexicon is not None
 
     def __call__(

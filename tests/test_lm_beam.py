@@ -210,3 +210,20 @@ def test_cuda_beam_matches_cpu_beam(vocab):
     assert (
         gpu(lp.cuda(), lengths.cuda(), ["u"])[0].text == BeamDecoder(vocab, cfg)(lp, lengths, ["u"])[0].text
     )
+
+
+def test_native_output_is_held_back_unless_something_fails(capfd, caplog):
+    import os
+
+    from asr.runtime import native_output_captured
+
+    with native_output_captured("loading"):
+        os.write(2, b"****** stars from C++\n")
+        os.write(1, b"Loading the LM will be faster if you build a binary file.\n")
+    assert capfd.readouterr() == ("", "")
+    with pytest.raises(RuntimeError), native_output_captured("loading x.arpa"):
+        os.write(2, b"x.arpa:12: bad line\n")
+        raise RuntimeError("KenLM failed")
+    assert "x.arpa:12: bad line" in caplog.text and "loading x.arpa printed" in caplog.text
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "after\n"  # the terminal is back
