@@ -300,10 +300,23 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
     text_cfg = model.config.text if model else None
     alphabet = model.vocab.tokens[1:] if model else None
     arpa, lexicon = build_files(args.text, args.output, args.order, tuple(args.exclude), text_cfg,
-                                excluded_texts(args.exclude_texts), args.max_words, args.prune,
-                                alphabet)  # fmt: skip
+                                excluded_texts(args.exclude_texts), args.max_words, args.prune, alphabet,
+                                parse_bytes(args.memory), args.vocab_size, not args.quiet)  # fmt: skip
     print(f"{arpa}\n{lexicon}")
     return 0
+
+
+def parse_bytes(text: str) -> int:
+    """'4G', '512M', '100k' or a number of bytes.
+
+    >>> parse_bytes("4G"), parse_bytes("512M"), parse_bytes("1000")
+    (4294967296, 536870912, 1000)
+    """
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    text = text.strip().lower().removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
 
 
 def cmd_lm_tune(args: argparse.Namespace) -> int:
@@ -375,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--exclude-texts", nargs="+", type=Path, default=[],
                    help="sentence files or manifests (test sets) whose sentences are left out")  # fmt: skip
     b.add_argument("--max-words", type=int, help="read at most this many words")
+    b.add_argument("--memory", default="2G", help="memory for counting, e.g. 4G (disk holds the rest)")
+    b.add_argument("--vocab-size", type=int, help="keep the N most frequent words; the rest become <unk>")
     b.add_argument("--prune", type=int, nargs="+", default=[],
                    help="per order, drop n-grams seen at most this often (as lmplz: 0 1 1)")  # fmt: skip
     b.add_argument("--model", help="this checkpoint's normaliser and alphabet (lexicon: words it can spell)")

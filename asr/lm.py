@@ -2,10 +2,12 @@
 
 KenLM's ``lmplz`` does this best, but it builds from C++ source with Boost and
 cannot be pip-installed; no maintained Python package writes Kneser-Ney ARPA files.
-So this module implements the textbook estimator (Chen & Goodman 1998, as lmplz
-does: continuation counts for lower orders, three discounts per order, interpolation
-down to a uniform distribution) for corpora of up to a few million words. The ARPA
-output loads in KenLM and flashlight-text (see :mod:`asr.decode`).
+:func:`build` here is the textbook estimator (Chen & Goodman 1998, as lmplz does:
+continuation counts for lower orders, three discounts per order, interpolation down
+to a uniform distribution) on Python dicts: short, readable, and the reference that
+:mod:`asr.lmbuild` (the same estimate on numpy arrays and disk, for book-scale text,
+used by ``asr lm build``) is tested against. The ARPA output loads in KenLM and
+flashlight-text (see :mod:`asr.decode`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,11 +186,14 @@ def write_arpa(model: NgramModel, path: Path) -> Path:
     return path
 
 
-def write_lexicon(model: NgramModel, path: Path, alphabet: Iterable[str] | None = None) -> Path:
+def write_lexicon(
+    model: NgramModel | Iterable[str], path: Path, alphabet: Iterable[str] | None = None
+) -> Path:
     """One line per LM word: the word, its characters, then the word boundary ``|`` (the
     space token; :class:`asr.decode.BeamDecoder` adds one after the last word). With an
     ``alphabet`` (the acoustic model's characters), words it cannot spell are left out."""
-    words = sorted(g[0] for g in model.prob[0] if g[0] not in (BOS, EOS, UNK))
+    vocabulary = (g[0] for g in model.prob[0]) if isinstance(model, NgramModel) else model
+    words = sorted(w for w in vocabulary if w not in (BOS, EOS, UNK))
     if alphabet is not None:
         letters = set(alphabet)
         unspellable = [w for w in words if not set(w) <= letters]
@@ -207,12 +212,12 @@ def read_corpus(
     exclude: tuple[str, ...] = (),
     exclude_texts: Iterable[str] = (),
     max_words: int | None = None,
-) -> list[list[str]]:
-    """Normalised, tokenised sentences from sentence files or folders (see :mod:`asr.textfiles`;
-    ``.gz``/``.xz`` too), leaving out ids starting with an ``exclude`` prefix (held-out chapters)
-    and sentences equal to an ``exclude_texts`` one (test transcripts); at most ``max_words``."""
+) -> Iterator[list[str]]:
+    """Normalised, tokenised sentences streamed from sentence files or folders (see
+    :mod:`asr.textfiles`; ``.gz``/``.xz`` too), leaving out ids starting with an ``exclude`` prefix
+    (held-out chapters) and sentences equal to an ``exclude_texts`` one (test transcripts); at most
+    ``max_words`` words."""
     keep = SentenceFilter(exclude_texts, exclude)
-    sentences: list[list[str]] = []
     total = 0
     for path in text_files([paths] if isinstance(paths, (str, Path)) else list(paths)):
         for sentence_id, text in iter_sentences(path):
@@ -220,11 +225,10 @@ def read_corpus(
                 continue
             words = normalizer(text).split()
             if words:
-                sentences.append(words)
+                yield words
                 total += len(words)
             if max_words is not None and total >= max_words:
-                return sentences
-    return sentences
+                return
 
 
 def build_files(
@@ -237,15 +241,26 @@ def build_files(
     max_words: int | None = None,
     prune: Sequence[int] = (),
     alphabet: Iterable[str] | None = None,
+    memory: int = 2 << 30,
+    vocab_size: int | None = None,
+    show_progress: bool = False,
 ) -> tuple[Path, Path]:
-    """``text`` -> ``out`` (ARPA) and ``out`` with suffix ``.lexicon``; the normaliser must match
-    the acoustic model's (the default TextConfig unless given)."""
-    sentences = read_corpus(text, Normalizer(text_cfg or TextConfig()), exclude, exclude_texts, max_words)
-    model = build(sentences, order, prune)
-    arpa = write_arpa(model, out)
-    lexicon = write_lexicon(model, Path(out).with_suffix(".lexicon"), alphabet)
-    logger.info(
-        "%s: %d sentences, %d words, %s n-grams", arpa, len(sentences), sum(map(len, sentences)),
-        "/".join(str(len(p)) for p in model.prob),
-    )  # fmt: skip
+    """``text`` -> ``out`` (ARPA, by :func:`asr.lmbuild.build_arpa` in ``memory`` bytes) and ``out``
+    with suffix ``.lexicon``; the normaliser must match the acoustic model's (default TextConfig)."""
+    from asr.lmbuild import build_arpa
+    from asr.runtime import progress_counter
+
+    normalizer = Normalizer(text_cfg or TextConfig())
+    excluded = list(exclude_texts)
+
+    def sentences() -> Iterator[list[str]]:
+        return read_corpus(text, normalizer, exclude, excluded, max_words)
+
+    with progress_counter(show_progress, total=max_words, unit="word", desc="counting") as advance:
+        arpa, stats, words = build_arpa(sentences, Path(out), order, prune, memory, vocab_size,
+                                        progress=advance)  # fmt: skip
+    lexicon = write_lexicon(words, Path(out).with_suffix(".lexicon"), alphabet)
+    logger.info("%s: %d sentences, %d words, %s n-grams, %.0f s (%.0f words/s)", arpa, stats.sentences,
+                stats.words, "/".join(map(str, stats.ngrams)), stats.seconds,
+                stats.words / max(stats.seconds, 1e-9))  # fmt: skip
     return arpa, lexicon

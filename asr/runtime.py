@@ -12,7 +12,7 @@ import os
 import random
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -130,3 +130,15 @@ def native_output_captured(where: str) -> Iterator[None]:
         finally:
             os.close(saved[0])
             os.close(saved[1])
+
+
+@contextlib.contextmanager
+def progress_counter(
+    enabled: bool, total: int | None = None, unit: str = "it", desc: str = ""
+) -> Iterator[Callable[[int], None]]:
+    """A progress bar advanced by the callable it yields (a no-op when disabled or not a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    with tqdm(total=total, unit=unit, desc=desc, unit_scale=True, smoothing=0.1) as bar:
+        yield bar.update
