@@ -10,12 +10,14 @@ Systems, each given the same 16 kHz waveforms (loaded once, outside the timing):
 RTF = processing seconds / audio seconds, one process on this machine's CPU threads.
 
 Usage: python benchmarks/compare_systems.py MANIFEST.jsonl [MANIFEST.jsonl ...] [--model CKPT]
+       [--max-utterances N] [--skip pocketsphinx ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,6 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifests", nargs="+", type=Path)
     parser.add_argument("--model", type=Path, default=BUNDLED)
+    parser.add_argument("--max-utterances", type=int, help="a seeded sample of this many per set")
+    parser.add_argument("--skip", nargs="+", default=[], help="leave out systems whose name starts so")
     args = parser.parse_args()
     systems: dict[str, Recognise | str] = {
         "asr greedy": asr_system(args.model, beam=False),
@@ -96,12 +100,15 @@ def main() -> None:
         "pocketsphinx 5 (en-us)": pocketsphinx_system(),
         "faster-whisper base (int8)": whisper_system(),
     }
+    systems = {k: v for k, v in systems.items() if not k.startswith(tuple(args.skip or ["\0"]))}
     normalizer = Normalizer(TextConfig())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model}\n")
     header = f"{'test set':22} {'system':28} {'WER':>7} {'CER':>7} {'RTF':>7}"
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
         utts = read_manifest(manifest)
+        if args.max_utterances and len(utts) > args.max_utterances:
+            utts = sorted(random.Random(0).sample(utts, args.max_utterances), key=lambda u: u.id)
         waves = [load_audio(u.audio_filepath) for u in utts]
         seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"
