@@ -5,7 +5,8 @@ The folder preparer reads only headers; the baseline row decodes every file in f
 (what a preparer that measured durations by loading audio would cost), so the ratio
 shows what header reads save.
 
-Usage: python benchmarks/prep_speed.py [--files 10000] [--seconds 3] [--sentences 10]
+Usage: python benchmarks/prep_speed.py [--files 10000] [--seconds 3] [--sentences 10] [--voices V ...]
+       [--voices-only]        (taskset -c 0 python ... measures one core)
 """
 
 from __future__ import annotations
@@ -42,41 +43,49 @@ def make_folder(root: Path, files: int, seconds: float) -> None:
         (sub / f"utt{i:05d}.txt").write_text("some words here\n")
 
 
+def manifest_speed(tmp: Path, files: int, seconds: float) -> None:
+    make_folder(tmp / "corpus", files, seconds)
+    start = time.perf_counter()
+    folder.prepare(tmp / "corpus", tmp / "out")
+    header_rate = files / (time.perf_counter() - start)
+    sample = sorted((tmp / "corpus").rglob("*.wav"))[: min(files, 1000)]
+    start = time.perf_counter()
+    for path in sample:
+        load_audio(path)
+    decode_rate = len(sample) / (time.perf_counter() - start)
+    print(f"manifest speed, {files} files of {seconds:g} s (16 kHz wav):\n")
+    print(f"{'method':44} {'files/s':>9} {'ratio':>6}")
+    print(f"{'decode every file (baseline, 1000 files)':44} {decode_rate:9.0f} {1.0:6.2f}")
+    ratio = header_rate / decode_rate
+    print(f"{'asr prep folder (headers + validation)':44} {header_rate:9.0f} {ratio:6.2f}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--sentences", type=int, default=10)
+    every = dict.fromkeys([*synthetic.DEFAULT_VOICES, *synthetic.NATURAL_VOICES, *synthetic.NON_COMMERCIAL])
+    parser.add_argument("--voices", nargs="+", default=list(every), help="ENGINE:VOICE names to time")
+    parser.add_argument("--voices-only", action="store_true", help="skip the manifest-speed table")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="asr-prep-bench-"))
     try:
-        make_folder(tmp / "corpus", args.files, args.seconds)
-        start = time.perf_counter()
-        folder.prepare(tmp / "corpus", tmp / "out")
-        header_rate = args.files / (time.perf_counter() - start)
-        sample = sorted((tmp / "corpus").rglob("*.wav"))[: min(args.files, 1000)]
-        start = time.perf_counter()
-        for path in sample:
-            load_audio(path)
-        decode_rate = len(sample) / (time.perf_counter() - start)
-        print(f"manifest speed, {args.files} files of {args.seconds:g} s (16 kHz wav):\n")
-        print(f"{'method':44} {'files/s':>9} {'ratio':>6}")
-        print(f"{'decode every file (baseline, 1000 files)':44} {decode_rate:9.0f} {1.0:6.2f}")
-        ratio = header_rate / decode_rate
-        print(f"{'asr prep folder (headers + validation)':44} {header_rate:9.0f} {ratio:6.2f}\n")
+        if not args.voices_only:
+            manifest_speed(tmp, args.files, args.seconds)
 
         text = tmp / "sentences.txt"
         text.write_text("\n".join((SENTENCES * args.sentences)[: args.sentences]) + "\n")
         print(f"synthetic voices, {args.sentences} sentences each, one job:\n")
         print(f"{'voice':34} {'audio s':>8} {'wall s':>7} {'x real time':>12}")
-        for voice in synthetic.DEFAULT_VOICES:
+        for voice in args.voices:
             try:
                 synthetic.check_voice(voice)
             except synthetic.SynthesisError as err:
                 print(f"{voice:34} skipped: {err}")
                 continue
-            out = tmp / voice.replace(":", "_").replace("+", "_")
+            out = tmp / voice.replace(":", "_").replace("+", "_").replace("/", "_")
             start = time.perf_counter()
             synthetic.prepare(text, out, voices=[voice], jobs=1)
             wall = time.perf_counter() - start
