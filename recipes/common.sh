@@ -15,5 +15,7 @@ done
 
 log() { echo "$(date '+%F %T') [$recipe] $*"; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-# train CONFIG EXP_DIR: continue the run if it has a checkpoint, else start it.
-train() { if [ -f "$2/checkpoints/last.pt" ]; then asr train "$1" --resume; else asr train "$1"; fi; }
+# train CONFIG EXP_DIR [ASR TRAIN OPTIONS]: continue the run if it has a checkpoint, else start it.
+train() {
+  if [ -f "$2/checkpoints/last.pt" ]; then asr train "$1" --resume "${@:3}"; else asr train "$1" "${@:3}"; fi
+}

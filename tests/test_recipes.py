@@ -11,7 +11,7 @@ RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 @pytest.mark.parametrize(
-    "config", sorted(RECIPES.glob("*/config*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}"
+    "config", sorted(RECIPES.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}"
 )
 def test_config_loads(config):
     cfg = load_config(config)

@@ -1,58 +1,98 @@
 #!/usr/bin/env bash
-# The bundled default model: FSDD digits + LJ Speech + synthetic voices, with augmentation.
-#   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--lm-weight W --word-score S]
-# Reads ../shared/data beside the repository (fsdd/, ljspeech/, text/). Held out for testing:
+# The bundled default English model: pre-train on synthetic voices + LJ + FSDD, then fine-tune on
+# real speech of many speakers, pseudo-labelled clips and natural synthetic voices; book-domain LM.
+#   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR]
+#                               [--lm-weight W --word-score S]
+# Reads ../shared/data beside the repository. Held out for testing (never trained or tuned on):
+# LibriSpeech speakers 1272 1673 251 (drawn with seed 1), 20 speechocean762 speakers (seed 1),
 # FSDD speaker yweweler, LJ chapter LJ002, and the five LibriVox clips of pocketsphinx-testdata.
-# Needs: apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts pocketsphinx-testdata
+# Validation (model selection, LM tuning): 2 other LibriSpeech and 10 other speechocean762 speakers.
+# Needs the voices and tools of README.md ("Natural voices"): RHVoice, SVOX Pico, Piper, festival.
 set -euo pipefail
 cd "$(dirname "$0")"
-recipe=default; shared=../../../shared/data; stage=0; stop_stage=5
-lm_weight=1.5; word_score=0  # from stage 3's tuning table (on the validation set)
+recipe=default; shared=../../../shared/data; stage=0; stop_stage=7
+data=data; exp=exp  # exp: keep long runs outside the work tree, e.g. --exp /work/exp/default
+lm_weight=1.25; word_score=0  # from stage 5's tuning table (on the validation set)
 sample_text="call seven two nine five"; sample_voice=flite:slt
 librivox=/usr/share/pocketsphinx/test/data/librivox
 . ../common.sh "$@"
-text=$shared/text/ljspeech_transcripts.csv
-tests="fsdd/test lj/test librivox/test"
+lj_text=$shared/text/ljspeech_transcripts.csv
+ls_text=$shared/text/librispeech_transcripts.txt
+tests="librispeech/test speechocean/test fsdd/test lj/test librivox/test"
+held_out="$data/librispeech/test.jsonl $data/librispeech/valid.jsonl $data/speechocean/test.jsonl
+          $data/speechocean/valid.jsonl $data/lj/test.jsonl $data/librivox/test.jsonl"
+natural="rhvoice:alan rhvoice:bdl rhvoice:clb rhvoice:slt pico:en-US pico:en-GB piper:joe"
 
 if run_stage 0; then
-  log "stage 0: manifests (held out: FSDD yweweler, LJ002, LibriVox)"
-  asr prep fsdd "$shared/fsdd" data/fsdd --test-speakers yweweler
-  asr prep ljspeech "$shared/ljspeech" data/lj --test-chapters LJ002
-  asr prep sphinx "$librivox" data/librivox
+  log "stage 0: manifests and speaker-disjoint splits"
+  asr prep fsdd "$shared/fsdd" $data/fsdd --test-speakers yweweler
+  asr prep ljspeech "$shared/ljspeech" $data/lj --test-chapters LJ002
+  asr prep sphinx "$librivox" $data/librivox
+  asr prep librispeech "$shared/librispeech" $data/librispeech
+  asr manifest split $data/librispeech/dev-clean.jsonl $data/librispeech --by speaker --valid 2 --test 3 --seed 1
+  asr prep kaldi "$shared/speechocean762/train" $data/speechocean --name all
+  asr manifest split $data/speechocean/all.jsonl $data/speechocean --by speaker --valid 10 --test 20 --seed 1
 fi
 if run_stage 1; then
-  log "stage 1: synthetic voices: 600 LJ sentences outside LJ002, 300 digit strings"
-  asr prep synthetic data/synthetic_lj --text "$text" --max-sentences 600 --exclude LJ002
-  python digit_text.py data/digits.txt 300
-  asr prep synthetic data/synthetic_digits --text data/digits.txt
-  asr manifest merge data/train.jsonl data/fsdd/train.jsonl data/lj/train.jsonl \
-    data/synthetic_lj/synthetic.jsonl data/synthetic_digits/synthetic.jsonl
-  asr manifest merge data/valid.jsonl data/fsdd/valid.jsonl data/lj/valid.jsonl
+  log "stage 1: pre-training data: 600 LJ sentences and 300 digit strings x 8 classic voices"
+  asr prep synthetic $data/synthetic_lj --text "$lj_text" --max-sentences 600 --exclude LJ002
+  python digit_text.py $data/digits.txt 300
+  asr prep synthetic $data/synthetic_digits --text $data/digits.txt
+  mkdir -p $data/pretrain
+  asr manifest merge $data/pretrain/train.jsonl $data/fsdd/train.jsonl $data/lj/train.jsonl \
+    $data/synthetic_lj/synthetic.jsonl $data/synthetic_digits/synthetic.jsonl
+  asr manifest merge $data/pretrain/valid.jsonl $data/fsdd/valid.jsonl $data/lj/valid.jsonl
 fi
 if run_stage 2; then
-  log "stage 2: train"
-  train config.yaml exp
+  log "stage 2: pre-train"
+  train pretrain.yaml $exp/pretrain --set exp_dir=$exp/pretrain
 fi
 if run_stage 3; then
-  log "stage 3: word 3-gram LM (LJ transcripts without LJ002 + digit strings); tune on valid"
-  mkdir -p data/lm && cat "$text" data/digits.txt > data/lm/text.txt
-  asr lm build data/lm/text.txt -o data/lm/word3.arpa --order 3 --exclude LJ002
-  asr lm tune --model exp/checkpoints/best.pt --manifest data/valid.jsonl \
-    --lm data/lm/word3.arpa --lm-weights 0 0.25 0.5 0.75 1 1.5 2 --word-scores -1 0 1 2
+  log "stage 3: fine-tuning data: natural voices, pseudo-labels, real speech"
+  asr prep synthetic $data/natural_ls --text "$ls_text" --voices $natural --voices-per-sentence 1 \
+    --max-sentences 2500 --min-words 4 --max-words 35 --exclude-texts $held_out --seed 1
+  asr prep synthetic $data/natural_books --text $shared/text/gutenberg/books-01.txt.xz \
+    $shared/text/gutenberg/books-02.txt.xz --voices $natural --voices-per-sentence 1 \
+    --max-sentences 3000 --min-words 4 --max-words 30 --exclude-texts $held_out --seed 2
+  asr prep synthetic $data/natural_digits --text $data/digits.txt --voices $natural --voices-per-sentence 2
+  asr prep pseudo-label "$shared/unlabelled/librispeech" -o $data/pseudo/whisper.jsonl \
+    --teacher whisper-base --min-confidence 0.5
+  asr manifest merge $data/train.jsonl $data/librispeech/train.jsonl $data/speechocean/train.jsonl \
+    $data/fsdd/train.jsonl $data/lj/train.jsonl $data/pseudo/whisper.jsonl \
+    $data/natural_ls/synthetic.jsonl $data/natural_books/synthetic.jsonl $data/natural_digits/synthetic.jsonl
+  asr manifest merge $data/valid.jsonl $data/librispeech/valid.jsonl $data/speechocean/valid.jsonl \
+    $data/fsdd/valid.jsonl $data/lj/valid.jsonl
 fi
 if run_stage 4; then
-  log "stage 4: evaluate greedy and beam + LM on the held-out sets"
-  for test in $tests; do
-    echo "greedy on $test: $(asr evaluate -q --model exp/checkpoints/best.pt --manifest data/$test.jsonl \
-      --out exp/decode/${test%%/*} --json)"
-    echo "beam+LM on $test: $(asr evaluate -q --model exp/checkpoints/best.pt --manifest data/$test.jsonl \
-      --out exp/decode_lm/${test%%/*} --json --lm data/lm/word3.arpa --lm-weight "$lm_weight" --word-score "$word_score")"
-  done
+  log "stage 4: fine-tune from the pre-trained model"
+  train config.yaml $exp/finetune --set exp_dir=$exp/finetune --set data.train_manifest=$data/train.jsonl \
+    --set data.valid_manifest=$data/valid.jsonl --set train.init_from=$exp/pretrain/checkpoints/best.pt
 fi
 if run_stage 5; then
-  log "stage 5: package into asr/assets (half-precision weights, LM, decode settings)"
-  asr export --model exp/checkpoints/best.pt --format checkpoint --half -o ../../asr/assets/model.pt \
-    --lm data/lm/word3.arpa --lm-weight "$lm_weight" --word-score "$word_score"
+  log "stage 5: word LM from books + LibriSpeech/LJ transcripts (test sentences removed); tune on valid"
+  mkdir -p $data/lm
+  # 2 M words (transcripts first, then books), 3-gram, singletons of orders 2-3 pruned: on the
+  # validation speakers as good as 5 M words or a 10 M-word 4-gram (WER within 0.2), and quicker to load
+  asr lm build "$ls_text" "$lj_text" $data/digits.txt $shared/text/gutenberg/books-01.txt.xz \
+    -o $data/lm/word3.arpa --order 3 --max-words 2000000 --prune 0 1 1 --exclude LJ002 \
+    --exclude-texts $held_out --model $exp/finetune/checkpoints/best.pt
+  asr lm tune --model $exp/finetune/checkpoints/best.pt --manifest $data/valid.jsonl \
+    --lm $data/lm/word3.arpa --lm-weights 0.75 1 1.25 1.5 --word-scores -1 0 1
+fi
+if run_stage 6; then
+  log "stage 6: evaluate greedy and beam + LM on the held-out sets"
+  for test in $tests; do
+    echo "greedy on $test: $(asr evaluate -q --model $exp/finetune/checkpoints/best.pt \
+      --manifest $data/$test.jsonl --out $exp/finetune/decode/${test%%/*} --json)"
+    echo "beam+LM on $test: $(asr evaluate -q --model $exp/finetune/checkpoints/best.pt \
+      --manifest $data/$test.jsonl --out $exp/finetune/decode_lm/${test%%/*} --json --lm $data/lm/word3.arpa \
+      --lm-weight "$lm_weight" --word-score "$word_score")"
+  done
+fi
+if run_stage 7; then
+  log "stage 7: package into asr/assets (half-precision weights, LM, decode settings)"
+  asr export --model $exp/finetune/checkpoints/best.pt --format checkpoint --half -o ../../asr/assets/model.pt \
+    --lm $data/lm/word3.arpa --lm-weight "$lm_weight" --word-score "$word_score"
   python -c "import sys; from data_prep.synthetic import Rendering, render; \
 from pathlib import Path; render(Rendering('sample', sys.argv[1], sys.argv[2], 1.0, 50), Path(sys.argv[3]))" \
     "$sample_text" "$sample_voice" ../../asr/assets/sample.flac
