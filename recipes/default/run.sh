@@ -45,7 +45,8 @@ if run_stage 1; then
 fi
 if run_stage 2; then
   log "stage 2: pre-train"
-  train pretrain.yaml $exp/pretrain --set exp_dir=$exp/pretrain
+  train pretrain.yaml $exp/pretrain --set exp_dir=$exp/pretrain \
+    --set data.train_manifest=$data/pretrain/train.jsonl --set data.valid_manifest=$data/pretrain/valid.jsonl
 fi
 if run_stage 3; then
   log "stage 3: fine-tuning data: natural voices, pseudo-labels, real speech"
