@@ -53,10 +53,13 @@ class NgramModel:
 
 
 def _discounts(counts: Counter[Ngram], order: int) -> tuple[float, float, float]:
-    """Modified Kneser-Ney discounts D1, D2, D3+ from counts of counts; fixed fallbacks
-    where the corpus is too small for the estimate to be valid."""
-    n = Counter(c for c in counts.values() if c <= 4)
-    n1, n2, n3, n4 = (n.get(k, 0) for k in (1, 2, 3, 4))
+    return discounts(Counter(c for c in counts.values() if c <= 4), order)
+
+
+def discounts(counts_of_counts: Counter[int], order: int) -> tuple[float, float, float]:
+    """Modified Kneser-Ney discounts D1, D2, D3+ from how many n-grams were seen 1..4 times;
+    fixed fallbacks where the corpus is too small for the estimate to be valid."""
+    n1, n2, n3, n4 = (counts_of_counts.get(k, 0) for k in (1, 2, 3, 4))
     if min(n1, n2, n3, n4) > 0:
         y = n1 / (n1 + 2 * n2)
         d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.lm import BOS, EOS, UNK
+from asr.lm import BOS, EOS, UNK, discounts
 
 logger = logging.getLogger(__name__)
 
@@ -209,17 +209,6 @@ class _Counter:
 # ---------------------------------------------------------------- the estimate
 
 
-def _discounts(counts_of_counts: Counter[int], order: int) -> tuple[float, float, float]:
-    n1, n2, n3, n4 = (counts_of_counts.get(k, 0) for k in (1, 2, 3, 4))
-    if min(n1, n2, n3, n4) > 0:
-        y = n1 / (n1 + 2 * n2)
-        d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
-        if all(0 < di < k + 1 for k, di in enumerate(d)):
-            return d
-    logger.warning("order %d: too little data for Kneser-Ney discount estimates; using 0.5/1.0/1.5", order)
-    return (0.5, 1.0, 1.5)
-
-
 def _context_groups(k0: np.ndarray, k1: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted n-grams -> (start index of each context's run, run id of each n-gram)."""
     columns = unpack(k0, k1, n)
@@ -329,13 +318,13 @@ def _estimate(counter: _Counter, store: _Store, order: int, thresholds: list[int
     unigram_counts = unigram_adjusted if order >= 2 else raw_unigrams.copy()
     unigram_counts[BOS_ID] = 0  # <s> is never predicted
     coc[1].update(_counts_of_counts(unigram_counts[unigram_counts > 0]))
-    discounts = [(0.0, 0.0, 0.0)] + [_discounts(coc[n], n) for n in range(1, order + 1)]
+    per_order = [(0.0, 0.0, 0.0)] + [discounts(coc[n], n) for n in range(1, order + 1)]
 
     # Unigrams: interpolated with the uniform distribution over every predictable word.
     predicted = seen.copy()
     predicted[BOS_ID] = False
     predicted[UNK_ID] = True
-    d = discounts[1]
+    d = per_order[1]
     counted = unigram_counts * predicted
     kind = np.minimum(counted, 3)
     total = float(counted.sum())
@@ -365,7 +354,7 @@ def _estimate(counter: _Counter, store: _Store, order: int, thresholds: list[int
                     raise AssertionError("a lower-order n-gram is missing from its partition")
                 lower = lower_prob[index]
             starts, groups = _context_groups(records["k0"], records["k1"], n)
-            prob, gamma = _interpolate(records["count"].astype(np.int64), groups, starts, lower, discounts[n])
+            prob, gamma = _interpolate(records["count"].astype(np.int64), groups, starts, lower, per_order[n])
             probs = np.zeros(len(records), BACKOFF)
             probs["k0"], probs["k1"], probs["value"] = records["k0"], records["k1"], prob
             store.write("prob", n, p, probs)

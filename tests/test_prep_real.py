@@ -3,21 +3,13 @@ Kaldi data dirs (with and without segments), LibriSpeech folders of MP3 and Opus
 
 import json
 
-import numpy as np
 import pytest
-import soundfile
+from test_prep import tone
 
 from asr.cli import main
 from asr.manifest import Utterance, read_manifest
 from data_prep import kaldi, librispeech
 from data_prep.common import split_groups
-
-
-def tone(path, seconds=1.0, rate=16000, **kw):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * rate)) / rate
-    soundfile.write(path, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), rate, **kw)
-    return path
 
 
 def rejected(out_dir, name):
