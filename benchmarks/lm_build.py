@@ -24,6 +24,7 @@ from pathlib import Path
 
 from asr.config import TextConfig
 from asr.lm import read_corpus
+from asr.runtime import native_output_captured
 from asr.text import Normalizer
 from asr.textfiles import open_text
 
@@ -74,6 +75,8 @@ def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[flo
 
 def build_ours(text: Path, out: Path, order: int, prune: list[int], memory: str) -> tuple[float, float]:
     command = [
+        sys.executable,
+        "-m",
         "asr",
         "lm",
         "build",
@@ -122,7 +125,8 @@ def perplexity(arpa: Path, held_out: Path) -> float:
     sentences = [line.split() for line in held_out.read_text().splitlines() if line.strip()]
     for w in sorted({w for s in sentences for w in s} | {"<unk>"}):
         words.add_entry(w)
-    lm = KenLM(str(arpa), words)
+    with native_output_captured(f"loading {arpa}"):
+        lm = KenLM(str(arpa), words)
     log10_total, count = 0.0, 0
     for sentence in sentences:
         state = lm.start(False)
@@ -170,7 +174,7 @@ def one_row(function, call, size: int, out: Path, held_out: Path) -> str:  # typ
     try:
         seconds, peak = function(*call)
     except RuntimeError as err:
-        return f" failed: {str(err)[:80]} |"
+        return f" failed: {str(err)[-300:]} |"
     ngrams = sum(int(line.split("=")[1]) for line in _header(out))
     megabytes = out.stat().st_size / 2**20
     cells = [f"{seconds:.0f}", f"{size / seconds:,.0f}", f"{peak:.2f} GB", f"{megabytes:.0f} MB",
