@@ -77,8 +77,7 @@ def build(sentences: Iterable[list[str]], order: int = 3, prune: Sequence[int] =
     """
     if order < 1:
         raise ValueError("order must be at least 1")
-    if len(prune) > order or any(p < 0 for p in prune) or (prune and prune[0] != 0):
-        raise ValueError(f"prune takes up to {order} counts >= 0, the first (unigrams) 0: got {list(prune)}")
+    thresholds = prune_thresholds(prune, order)
     raw: list[Counter[Ngram]] = [Counter() for _ in range(order)]
     vocab: set[str] = set()
     for words in sentences:
@@ -133,9 +132,16 @@ def build(sentences: Iterable[list[str]], order: int = 3, prune: Sequence[int] =
         lower = current
     prob[0][(BOS,)] = -99.0  # present so that <s> can be a context, never predicted
     model = NgramModel(order, prob, backoff)
-    if any(prune):
-        _prune(model, adjusted, list(prune) + [0] * (order - len(prune)))
+    if any(thresholds):
+        _prune(model, adjusted, thresholds)
     return model
+
+
+def prune_thresholds(prune: Sequence[int], order: int) -> list[int]:
+    """``--prune`` counts checked (as lmplz: up to one per order, unigrams never) and padded to ``order``."""
+    if len(prune) > order or any(p < 0 for p in prune) or (prune and prune[0] != 0):
+        raise ValueError(f"prune takes up to {order} counts >= 0, the first (unigrams) 0: got {list(prune)}")
+    return list(prune) + [0] * (order - len(prune))
 
 
 def _prune(model: NgramModel, counts: list[Counter[Ngram]], thresholds: list[int]) -> None:

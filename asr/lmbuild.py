@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.lm import BOS, EOS, UNK, discounts
+from asr.lm import BOS, EOS, UNK, discounts, prune_thresholds
 
 logger = logging.getLogger(__name__)
 
@@ -259,9 +259,7 @@ def build_arpa(
     ``vocab_size`` limits the words) into the ARPA file ``out``; returns it, figures, and the words."""
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"order must be 1..{MAX_ORDER}")
-    if len(prune) > order or any(p < 0 for p in prune) or (prune and prune[0] != 0):
-        raise ValueError(f"prune takes up to {order} counts >= 0, the first (unigrams) 0: got {list(prune)}")
-    thresholds = list(prune) + [0] * (order - len(prune))
+    thresholds = prune_thresholds(prune, order)
     started = time.perf_counter()
     vocabulary = _top_words(sentences(), vocab_size) if vocab_size else None
     # ~48 bytes per token per order while a chunk is cut and sorted, kept well under the budget

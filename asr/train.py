@@ -205,22 +205,22 @@ def _initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     payload = read_checkpoint(path)
     old = from_dict(ExperimentConfig, payload["config"])
     old = dataclasses.replace(old, model=dataclasses.replace(old.model, dropout=cfg.model.dropout))
-    for section in ("model", "features"):  # dropout may change: it shapes no weight
-        if getattr(old, section) != getattr(cfg, section):
-            raise ConfigError(f"train.init_from {path}: its {section} config {asdict(getattr(old, section))} "
-                              f"differs from this run's {asdict(getattr(cfg, section))}")  # fmt: skip
+    _require_same(old, cfg, ("model", "features"), f"train.init_from {path}")  # dropout shapes no weight
     return payload
+
+
+def _require_same(old: ExperimentConfig, cfg: ExperimentConfig, sections: tuple[str, ...], what: str) -> None:
+    """A checkpoint's config sections that the run must share (ConfigError naming the first that differs)."""
+    for section in sections:
+        if getattr(old, section) != getattr(cfg, section):
+            raise ConfigError(f"{what}: its {section} config {asdict(getattr(old, section))} "
+                              f"differs from {asdict(getattr(cfg, section))}")  # fmt: skip
 
 
 def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
     """Model, features and text must match the checkpoint; training settings may change."""
     old = from_dict(ExperimentConfig, resumed["config"])
-    for section in ("model", "features", "text"):
-        if getattr(old, section) != getattr(cfg, section):
-            raise ConfigError(
-                f"cannot resume {path}: its {section} config {asdict(getattr(old, section))} "
-                f"differs from {asdict(getattr(cfg, section))}"
-            )
+    _require_same(old, cfg, ("model", "features", "text"), f"cannot resume {path}")
     for section in ("data", "augment", "train", "decode"):
         if getattr(old, section) != getattr(cfg, section):
             logger.info("resuming with changed %s settings: %s", section, asdict(getattr(cfg, section)))

@@ -132,5 +132,15 @@ def merge_manifests(paths: Iterable[Path], out: Path) -> Path:
     return write_manifest(merged, out)
 
 
+def audio_file(folder: Path, stem: str, preferred: str = AUDIO_SUFFIXES[0]) -> Path:
+    """``folder/stem`` with the first suffix we read that exists (``preferred`` first); the
+    ``preferred`` name when none does, so validation reports the file as missing."""
+    for suffix in (preferred, *(s for s in AUDIO_SUFFIXES if s != preferred)):
+        path = folder / f"{stem}{suffix}"
+        if path.exists():
+            return path
+    return folder / f"{stem}{preferred}"
+
+
 def audio_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asr.manifest import Utterance
 from asr.validate import Limits
-from data_prep.common import AUDIO_SUFFIXES, probe_duration, write_splits
+from data_prep.common import audio_file, probe_duration, write_splits
 from data_prep.download import fetch
 
 BASE_URL = "https://www.openslr.org/resources/12/"
@@ -38,16 +38,6 @@ def download(target: Path, subset: str, base_url: str | None = None) -> Path:
     return fetch(f"{base}{subset}.tar.gz", target, SHA256.get(subset))
 
 
-def audio_of(chapter_dir: Path, utt_id: str) -> Path:
-    """The utterance's file in any format we read (``.flac`` first, as published); the ``.flac``
-    name when none exists, so validation reports it as missing."""
-    for suffix in (".flac", *(s for s in AUDIO_SUFFIXES if s != ".flac")):
-        path = chapter_dir / f"{utt_id}{suffix}"
-        if path.exists():
-            return path
-    return chapter_dir / f"{utt_id}.flac"
-
-
 def read_subset(subset_dir: Path) -> list[Utterance]:
     rows = []
     for trans in sorted(subset_dir.rglob("*.trans.txt")):
@@ -57,7 +47,7 @@ def read_subset(subset_dir: Path) -> list[Utterance]:
             utt_id, _, text = line.partition(" ")
             if not text:
                 raise ValueError(f"{trans}:{number}: expected 'ID TRANSCRIPT'")
-            audio = audio_of(trans.parent, utt_id)
+            audio = audio_file(trans.parent, utt_id, ".flac")  # as published; MP3/Opus copies too
             duration = probe_duration(audio)
             rows.append(Utterance(utt_id, audio.resolve(), duration, text, speaker=utt_id.split("-")[0]))
     return rows

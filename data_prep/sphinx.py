@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from asr.manifest import Utterance
-from data_prep.common import AUDIO_SUFFIXES, probe_duration, write_splits
+from data_prep.common import audio_file, probe_duration, write_splits
 
 _LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()]+)\)\s*$")
 
@@ -29,8 +29,7 @@ def read_transcription(corpus_dir: Path) -> list[Utterance]:
         if match is None:
             raise ValueError(f"{path}:{number}: expected '<s> TEXT </s> (FILEID)'")
         file_id = match["id"].strip()
-        candidates = [path.parent / f"{file_id}{suffix}" for suffix in AUDIO_SUFFIXES]
-        audio = next((c for c in candidates if c.exists()), candidates[0])
+        audio = audio_file(path.parent, file_id)
         duration = probe_duration(audio)
         rows.append(Utterance(Path(file_id).name, audio.resolve(), duration, match["text"]))
     return rows
