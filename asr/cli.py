@@ -341,7 +341,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     from data_prep.common import merge_manifests, split_groups
 
     if args.action == "merge":
-        print(merge_manifests(args.inputs, args.output))
+        print(merge_manifests(args.inputs, args.output, args.weights, args.seed))
         return 0
     utts = asr.read_manifest(args.input)
     splits = split_groups(utts, args.by, args.valid_fraction, args.test_fraction, args.seed,
@@ -410,6 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")
     m.add_argument("output", type=Path)
     m.add_argument("inputs", nargs="+", type=Path)
+    m.add_argument("--weights", type=float, nargs="+", metavar="W",
+                   help="one per input: 2 = every row twice, 0.5 = a random half (default 1 each)")
+    m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_manifest)
     m = actions.add_parser("split", parents=[common], help="train/valid/test with no group on two sides")
     m.add_argument("input", type=Path)

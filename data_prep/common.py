@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -119,16 +120,31 @@ def split_groups(
     return splits
 
 
-def merge_manifests(paths: Iterable[Path], out: Path) -> Path:
-    """Concatenate manifests; ids must stay unique across them (a repeat is an error)."""
+def merge_manifests(paths: Iterable[Path], out: Path, weights: Sequence[float] | None = None,
+                    seed: int = 0) -> Path:
+    """Concatenate manifests; ids must stay unique across them (a repeat is an error).
+
+    ``weights`` (one per manifest, default 1) re-balance a mix without copying audio: 2 lists each
+    row twice (the copy's id gets ``~rep1``), 0.5 keeps a seeded random half, 2.5 both."""
+    paths = list(paths)
+    weights = [1.0] * len(paths) if weights is None else list(weights)
+    if len(weights) != len(paths) or any(w <= 0 for w in weights):
+        raise ValueError(f"--weights needs one positive number per manifest ({len(paths)}), got {weights}")
+    rng = random.Random(seed)
     merged: list[Utterance] = []
     seen: dict[str, Path] = {}
-    for path in paths:
-        for utt in read_manifest(path):
+    for path, weight in zip(paths, weights):
+        rows = read_manifest(path)
+        for utt in rows:
             if utt.id in seen:
                 raise ValueError(f"id {utt.id!r} is in both {seen[utt.id]} and {path}")
             seen[utt.id] = path
-            merged.append(utt)
+        whole, part = divmod(weight, 1.0)
+        picked = [r for _ in range(int(whole)) for r in rows] + rng.sample(rows, round(part * len(rows)))
+        counts: dict[str, int] = {}
+        for utt in picked:
+            n = counts[utt.id] = counts.get(utt.id, -1) + 1
+            merged.append(utt if n == 0 else replace(utt, id=f"{utt.id}~rep{n}"))
     return write_manifest(merged, out)
 
 
