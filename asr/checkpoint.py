@@ -44,6 +44,7 @@ class Recognizer:
     extractor: FeatureExtractor
     vocab: Vocabulary
     normalizer: Normalizer
+    source: str = ""  # the file it was loaded from ("" when built in memory)
 
     @property
     def frame_seconds(self) -> float:
@@ -165,6 +166,7 @@ def load_model(path: PathLike, device: torch.device | str = "cpu", backend: str 
         raise CheckpointError(f"{path} is a {kind} model; it cannot run with backend {backend!r}")
     decode = resolve_beside(recognizer.config.decode, path.parent)
     recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
+    recognizer.source = str(path.resolve())
     return recognizer.to(device)
 
 

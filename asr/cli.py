@@ -4,7 +4,9 @@ asr prep CORPUS [CORPUS_DIR] OUT_DIR [...]     corpus -> validated manifests
 asr validate M.jsonl                           rows that cannot train, with reasons
 asr manifest merge|split ...                   combine, or split without speaker leaks
 asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
-asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt
+asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt, report.html
+asr report DECODE_DIR [DECODE_DIR_B]           report.html, or compare.html of two decodes
+asr plot EXP_DIR... [-o plots.png]             training curves of several runs in one figure
 asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
@@ -26,15 +28,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import asr
-import data_prep
+from asr import cli_data
 from asr.audio import SAMPLE_RATE, AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
+from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
-from asr.train import NonFiniteError, OutputDirError
+from asr.train import NonFiniteError
 from asr.writers import WRITERS
 from data_prep.common import AUDIO_SUFFIXES, audio_files
 from data_prep.download import DownloadError
@@ -120,12 +123,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.num_workers,
         show_progress=not args.quiet,
+        figures=args.figures,
     )
     if args.json:
         print(json.dumps(report.summary()))
     else:
         print(report)
-        print(f"per-utterance results: {out_dir / 'hyps.jsonl'}")
+        print(f"per-utterance results: {out_dir / 'hyps.jsonl'}; report: {out_dir / 'report.html'}")
     return 0
 
 
@@ -265,58 +269,34 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from asr import report
+
+    if len(args.dirs) == 1:
+        print(report.write_html(args.dirs[0], worst=args.worst))
+        return 0
+    if len(args.dirs) != 2:
+        raise ValueError("asr report takes one decode dir (its report.html) or two to compare")
+    comparison = report.compare(*args.dirs)
+    out = args.output or args.dirs[1] / "compare.html"
+    wer_a, wer_b = comparison.a.summary["wer"], comparison.b.summary["wer"]
+    print(f"WER A {100 * wer_a:.2f}% -> B {100 * wer_b:.2f}%: {len(comparison.better)} utterances better, "
+          f"{len(comparison.worse)} worse")  # fmt: skip
+    print(report.write_comparison(comparison, out, limit=args.worst))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from asr.plots import plot_runs
+
+    print(plot_runs(args.exp_dirs, args.output))
+    return 0
+
+
 def cmd_average(args: argparse.Namespace) -> int:
     path, used = average_checkpoints(args.models, args.output, best=args.best)
     print(f"{path}: mean of {', '.join(str(p) for p in used)}")
     return 0
-
-
-def cmd_prep(args: argparse.Namespace) -> int:
-    manifests = args.preparer.run(args)
-    for split, path in manifests.items():
-        print(f"{split}\t{path}")
-    return 0
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from asr.text import Normalizer
-    from asr.validate import ENGLISH_ALPHABET, Limits, format_rejections, validate
-
-    cfg = asr.load_config(args.config)
-    alphabet = {"english": ENGLISH_ALPHABET, "any": None}.get(args.alphabet, frozenset(args.alphabet + " "))
-    limits = Limits(args.min_duration, args.max_duration, alphabet, cfg.features, cfg.model)
-    report = validate(asr.read_manifest(args.manifest), Normalizer(cfg.text), limits)
-    print(report.summary(args.manifest))
-    if report.rejected:
-        print(format_rejections(report.rejected, limit=args.show))
-    return 1 if report.rejected else 0
-
-
-def cmd_lm_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_files
-    from asr.textfiles import excluded_texts
-
-    model = asr.load_model(args.model) if args.model else None
-    text_cfg = model.config.text if model else None
-    alphabet = model.vocab.tokens[1:] if model else None
-    arpa, lexicon = build_files(args.text, args.output, args.order, tuple(args.exclude), text_cfg,
-                                excluded_texts(args.exclude_texts), args.max_words, args.prune, alphabet,
-                                parse_bytes(args.memory), args.vocab_size, not args.quiet)  # fmt: skip
-    print(f"{arpa}\n{lexicon}")
-    return 0
-
-
-def parse_bytes(text: str) -> int:
-    """'4G', '512M', '100k' or a number of bytes.
-
-    >>> parse_bytes("4G"), parse_bytes("512M"), parse_bytes("1000")
-    (4294967296, 536870912, 1000)
-    """
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    text = text.strip().lower().removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def cmd_lm_tune(args: argparse.Namespace) -> int:
@@ -337,21 +317,6 @@ def cmd_lm_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_manifest(args: argparse.Namespace) -> int:
-    from data_prep.common import merge_manifests, split_groups
-
-    if args.action == "merge":
-        print(merge_manifests(args.inputs, args.output, args.weights, args.seed))
-        return 0
-    utts = asr.read_manifest(args.input)
-    splits = split_groups(utts, args.by, args.valid_fraction, args.test_fraction, args.seed,
-                          args.valid, args.test, args.test_groups)  # fmt: skip
-    for name, rows in splits.items():
-        path = asr.write_manifest(rows, Path(args.out_dir) / f"{name}.jsonl", relative=False)
-        print(f"{name}\t{path}\t{len(rows)} utterances")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asr", description="Recurrent CTC speech recognition.")
     parser.add_argument("--version", action="version", version=f"asr {asr.__version__}")
@@ -359,41 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("prep", help="write validated manifests for a corpus")
-    corpora = p.add_subparsers(dest="corpus", required=True)
-    for name in data_prep.PREPARERS:
-        module = data_prep.preparer(name)
-        c = corpora.add_parser(name, parents=[common], help=(module.__doc__ or "").splitlines()[0])
-        module.add_arguments(c)
-        c.set_defaults(func=cmd_prep, preparer=module)
-
-    p = sub.add_parser("validate", parents=[common], help="list the rows of a manifest that cannot train")
-    p.add_argument("manifest")
-    p.add_argument("--config", help="experiment YAML (model and features decide CTC feasibility)")
-    p.add_argument("--alphabet", default="english", help="'english', 'any', or the allowed characters")
-    p.add_argument("--min-duration", type=float, default=0.1)
-    p.add_argument("--max-duration", type=float, default=40.0)
-    p.add_argument("--show", type=int, default=20, help="rejected rows to print")
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser("lm", help="build word n-gram language models")
-    lm_actions = p.add_subparsers(dest="action", required=True)
-    b = lm_actions.add_parser("build", parents=[common], help="text -> Kneser-Ney ARPA + lexicon")
-    b.add_argument("text", type=Path, nargs="+",
-                   help="sentence files/folders (id|raw|text, 'ID TEXT', plain; .gz/.xz)")  # fmt: skip
-    b.add_argument("-o", "--output", type=Path, required=True, help="ARPA file; the lexicon goes beside it")
-    b.add_argument("--order", type=int, default=3)
-    b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
-    b.add_argument("--exclude-texts", nargs="+", type=Path, default=[],
-                   help="sentence files or manifests (test sets) whose sentences are left out")  # fmt: skip
-    b.add_argument("--max-words", type=int, help="read at most this many words")
-    b.add_argument("--memory", default="2G", help="memory for counting, e.g. 4G (disk holds the rest)")
-    b.add_argument("--vocab-size", type=int, help="keep the N most frequent words; the rest become <unk>")
-    b.add_argument("--prune", type=int, nargs="+", default=[],
-                   help="per order, drop n-grams seen at most this often (as lmplz: 0 1 1)")  # fmt: skip
-    b.add_argument("--model", help="this checkpoint's normaliser and alphabet (lexicon: words it can spell)")
-    b.set_defaults(func=cmd_lm_build)
+    lm_actions = cli_data.add_commands(sub, common)
     t = lm_actions.add_parser(
         "tune", parents=[common], help="grid-search LM weight and word score on a dev set"
     )
@@ -404,27 +335,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     _add_decode_flags(t)
     t.set_defaults(func=cmd_lm_tune, decoder="beam")
-
-    p = sub.add_parser("manifest", help="merge or split manifests")
-    actions = p.add_subparsers(dest="action", required=True)
-    m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")
-    m.add_argument("output", type=Path)
-    m.add_argument("inputs", nargs="+", type=Path)
-    m.add_argument("--weights", type=float, nargs="+", metavar="W",
-                   help="one per input: 2 = every row twice, 0.5 = a random half (default 1 each)")
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=cmd_manifest)
-    m = actions.add_parser("split", parents=[common], help="train/valid/test with no group on two sides")
-    m.add_argument("input", type=Path)
-    m.add_argument("out_dir", type=Path)
-    m.add_argument("--by", choices=["speaker", "chapter", "utterance"], default="speaker")
-    m.add_argument("--valid-fraction", type=float, default=0.05)
-    m.add_argument("--test-fraction", type=float, default=0.05)
-    m.add_argument("--valid", type=int, metavar="N", help="N groups for valid (instead of the fraction)")
-    m.add_argument("--test", type=int, metavar="N", help="N groups for test, named ones included")
-    m.add_argument("--test-groups", nargs="+", default=[], metavar="G", help="these groups are test")
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("train", parents=[common], help="train a model from a recipe config")
     p.add_argument("config", help="experiment YAML")
@@ -448,12 +358,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", parents=[common], help="WER/CER of a model on a manifest")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest with reference text")
-    p.add_argument("--out", help="folder for hyps.jsonl, errors.txt, wer.json")
+    p.add_argument("--out", help="folder for hyps.jsonl, errors.txt, wer.json, report.html")
+    p.add_argument(
+        "--figures",
+        type=int,
+        default=10,
+        metavar="N",
+        help="draw the posteriors of the N worst utterances in report.html (0: none)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=0)
     _add_decode_flags(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", parents=[common], help="report.html of a decode dir, or compare two")
+    p.add_argument("dirs", nargs="+", type=Path, help="`asr evaluate --out` folders: A, or A B")
+    p.add_argument("-o", "--output", type=Path, help="comparison page (default: B/compare.html)")
+    p.add_argument("--worst", type=int, default=50, help="utterances listed per section")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plot", parents=[common], help="training curves of one or more runs in one PNG")
+    p.add_argument("exp_dirs", nargs="+", type=Path, help="exp dirs (each with metrics.jsonl)")
+    p.add_argument("-o", "--output", type=Path, default=Path("plots.png"))
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...) or folders of them")

@@ -113,6 +113,7 @@ class TrainConfig:
     save_every: int = 0  # > 0: also write last.pt every this many steps
     keep_epochs: int = 0  # > 0: also keep epochNNN.pt for the newest this many epochs (asr average)
     tensorboard: bool = True
+    plots: bool = True  # redraw exp_dir/plots/*.png at each validation (needs matplotlib: asr[plots])
     # Fine-tuning: start from this checkpoint's weights and vocabulary (same model config); the
     # optimiser, schedule and progress start afresh. "" = random initialisation.
     init_from: str = ""

@@ -1,8 +1,10 @@
 """Evaluation: a manifest -> hypotheses -> :class:`~asr.metrics.ErrorReport` and files.
 
 ``evaluate`` writes, into its output folder, ``hyps.jsonl`` (one row per
-utterance, keyed by id), ``errors.txt`` (aligned errors, worst first) and
-``wer.json`` (the corpus figures).
+utterance, keyed by id, with its audio and speaker), ``errors.txt`` (aligned errors,
+worst first), ``wer.json`` (the corpus figures), ``info.json`` (model, manifest, decoder
+settings) and ``report.html`` (:mod:`asr.report`; with matplotlib, the posteriors of the
+worst utterances are drawn in it).
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from asr import plots
+from asr import report as html_report
 from asr._types import PathLike
-from asr.audio import AudioError
+from asr.align import word_times
+from asr.audio import AudioError, load_audio
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, Batch, inference_loader
 from asr.decode import Decoder, Hypothesis, make_decoder
-from asr.manifest import read_manifest
+from asr.manifest import Utterance, read_manifest
 from asr.metrics import ErrorReport, score
 from asr.model import AcousticModel
-from asr.runtime import pick_device, progress
+from asr.runtime import MissingDependency, pick_device, progress
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +91,10 @@ def evaluate(
     device: str = "auto",
     num_workers: int = 0,
     show_progress: bool = True,
+    figures: int = 10,
 ) -> ErrorReport:
-    """Decode every utterance of ``manifest`` and score it against its ``text``."""
+    """Decode every utterance of ``manifest`` and score it against its ``text``; with ``out_dir``,
+    write the files above, drawing the posteriors of the ``figures`` worst utterances."""
     decode = decode or recognizer.config.decode
     utterances = read_manifest(manifest)
     if not utterances:
@@ -108,16 +115,75 @@ def evaluate(
     report = score(refs, {h.utt_id: h.text for h in hyps}, recognizer.normalizer)
     report = dataclasses.replace(report, unreadable=failed)
     if out_dir is not None:
-        write_report(report, hyps, Path(out_dir))
+        out_dir = Path(out_dir)
+        write_report(report, hyps, utterances, out_dir)
+        info = {
+            "model": recognizer.source,
+            "manifest": str(Path(manifest).resolve()),
+            "decode": dataclasses.asdict(decode),
+        }
+        (out_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+        drawn = _draw_worst(recognizer, report, hyps, utterances, figures, torch_device)
+        html_report.write_html(out_dir, drawn)
     return report
 
 
-def write_report(report: ErrorReport, hyps: list[Hypothesis], out_dir: Path) -> None:
+def _draw_worst(
+    recognizer: Recognizer,
+    report: ErrorReport,
+    hyps: list[Hypothesis],
+    utterances: list[Utterance],
+    count: int,
+    device: torch.device,
+) -> dict[str, bytes]:
+    """Posterior pictures of the ``count`` worst utterances; none without matplotlib (said once)."""
+    if count <= 0:
+        return {}
+    try:
+        plots.pyplot()
+    except MissingDependency as err:
+        logger.warning("%s; report.html has no posterior pictures", err)
+        return {}
+    rows = {u.id: u for u in utterances}
+    token_ids = {h.utt_id: h.token_ids for h in hyps}
+    worst = sorted(report.per_utterance, key=lambda r: (-r.errors, r.utt_id))[:count]
+    hop = recognizer.config.features.hop_ms / 1000
+    drawn = {}
+    for row in worst:
+        utt = rows[row.utt_id]
+        try:
+            waveform = load_audio(utt.audio_filepath, offset=utt.offset, duration=utt.duration or None)
+        except AudioError:
+            continue
+        with torch.no_grad():
+            feats = recognizer.extractor(waveform)
+            out = recognizer.model(feats[None].to(device), torch.tensor([feats.shape[0]], device=device))
+        log_probs = out.log_probs[0, : int(out.output_lengths[0])].float().cpu()
+        words = word_times(
+            log_probs, token_ids[row.utt_id], recognizer.vocab, recognizer.frame_seconds, utt.duration
+        )
+        log_mel = recognizer.extractor.log_mel(waveform).T.numpy()
+        drawn[row.utt_id] = plots.posterior_png(
+            log_mel,
+            log_probs.numpy(),
+            recognizer.vocab.tokens,
+            words,
+            hop,
+            recognizer.frame_seconds,
+            f"{row.utt_id}: {row.errors} errors",
+        )
+    return drawn
+
+
+def write_report(
+    report: ErrorReport, hyps: list[Hypothesis], utterances: list[Utterance], out_dir: Path
+) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     by_id = {h.utt_id: h for h in hyps}
+    utts = {u.id: u for u in utterances}
     with (out_dir / "hyps.jsonl").open("w", encoding="utf-8") as handle:
         for row in report.per_utterance:
-            hyp = by_id[row.utt_id]
+            hyp, utt = by_id[row.utt_id], utts[row.utt_id]
             record = {
                 "id": row.utt_id,
                 "ref": row.ref,
@@ -126,6 +192,10 @@ def write_report(report: ErrorReport, hyps: list[Hypothesis], out_dir: Path) -> 
                 "score": hyp.score,
                 "errors": row.errors,
                 "ref_words": row.ref_words,
+                "audio": str(utt.audio_filepath),
+                "speaker": utt.speaker,
+                "offset": utt.offset,
+                "duration": utt.duration,
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     with (out_dir / "errors.txt").open("w", encoding="utf-8") as handle:

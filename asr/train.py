@@ -21,9 +21,7 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import signal
 import threading
 import time
@@ -42,6 +40,7 @@ from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
 from asr.evaluate import ctc_loss, infer
+from asr.explog import MetricsLog, check_free_space, check_writable
 from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
@@ -53,8 +52,8 @@ from asr.runtime import (
     seed_everything,
     set_rng_state,
 )
-from asr.text import Normalizer, Vocabulary, unknown_report
-from asr.validate import ctc_infeasible
+from asr.text import Normalizer, Vocabulary
+from asr.trainset import check_texts, read_training_data, usable_for_training
 
 logger = logging.getLogger(__name__)
 STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
@@ -117,80 +116,6 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Utterance]]:
-    if not cfg.data.train_manifest or not cfg.data.valid_manifest:
-        raise ValueError("data.train_manifest and data.valid_manifest must both be set")
-    train_utts = read_manifest(cfg.data.train_manifest)
-    valid_utts = read_manifest(cfg.data.valid_manifest)
-    kept = [u for u in train_utts if u.duration <= cfg.data.max_duration]
-    if len(kept) < len(train_utts):
-        long = [u.id for u in train_utts if u.duration > cfg.data.max_duration]
-        logger.warning("%d training utterances longer than data.max_duration=%.1f s are left out, e.g. %s",
-                       len(long), cfg.data.max_duration, ", ".join(long[:5]))  # fmt: skip
-    if not kept or not valid_utts:
-        raise ValueError("no training or no validation utterances to use")
-    return kept, valid_utts
-
-
-def _usable_for_training(
-    cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance]
-) -> list[Utterance]:
-    """Leave out, naming them, rows that cannot teach anything: an empty transcript, or a
-    label with more characters than the model has output frames (CTC-infeasible)."""
-    texts = {u.id: normalizer(u.text) for u in utts}  # normalised once per utterance
-    empty = [u.id for u in utts if not texts[u.id]]
-    infeasible = [
-        u.id for u in utts if texts[u.id] and ctc_infeasible(texts[u.id], u.duration, cfg.features, cfg.model)
-    ]
-    if empty:
-        logger.warning("%d training utterances have an empty transcript and are left out, e.g. %s",
-                       len(empty), ", ".join(empty[:5]))  # fmt: skip
-    if infeasible:
-        logger.warning(
-            "%d training utterances have more characters than output frames and are left out "
-            "(lower model.time_stride?), e.g. %s", len(infeasible), ", ".join(infeasible[:5]),
-        )  # fmt: skip
-    dropped = set(empty) | set(infeasible)
-    kept = [u for u in utts if u.id not in dropped]
-    if not kept:
-        raise ValueError(f"{cfg.data.train_manifest}: no training utterance is usable (see the warnings)")
-    return kept
-
-
-def _check_texts(
-    normalizer: Normalizer,
-    vocab: Vocabulary,
-    train_utts: list[Utterance],
-    valid_utts: list[Utterance],
-) -> None:
-    """Report characters the vocabulary lacks, and rare ones that a typo may have put in it."""
-    for name, utts in (("training", train_utts), ("validation", valid_utts)):
-        report = unknown_report(((u.id, normalizer(u.text)) for u in utts), vocab)
-        if report:
-            chars = sorted({c for counter in report.values() for c in counter})
-            logger.warning(
-                "%d %s utterances hold characters not in the vocabulary %s (left out of their "
-                "loss targets, kept for scoring), e.g. %s",
-                len(report),
-                name,
-                chars,
-                ", ".join(list(report)[:5]),
-            )
-    users: dict[str, list[str]] = {}
-    for u in train_utts:
-        for ch in set(normalizer(u.text)):
-            users.setdefault(ch, []).append(u.id)
-    rare_limit = max(1, len(train_utts) // 1000)
-    rare = {ch: ids for ch, ids in users.items() if len(ids) <= rare_limit and len(train_utts) >= 5}
-    for ch, ids in sorted(rare.items()):
-        if ch == " ":
-            continue
-        logger.warning(
-            "character %r occurs in only %d training utterance(s) (e.g. %s): a typo or foreign "
-            "text? It is in the vocabulary now", ch, len(ids), ", ".join(ids[:3]),
-        )  # fmt: skip
-
-
 def _rank(wer: float, cer: float) -> tuple[float, float]:
     """Order of validation results for best.pt: by WER, but at or past 100% WER (an all-blank
     epoch scores exactly 100%, a model that has begun to spell scores more) by CER alone."""
@@ -243,68 +168,6 @@ def _make_extractor(
 
 class NonFiniteError(RuntimeError):
     """Too many optimiser steps in a row had a NaN/inf loss or gradient."""
-
-
-class OutputDirError(RuntimeError):
-    """The experiment folder cannot hold the run's files (read-only, not a folder, disk full)."""
-
-
-def _check_writable(exp_dir: Path) -> None:
-    """Fail before any work if ``exp_dir`` cannot be created and written to."""
-    probe = exp_dir / f".write-test-{os.getpid()}"
-    try:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"0" * 4096)
-    except OSError as err:
-        raise OutputDirError(f"cannot write to exp_dir {exp_dir}: {err.strerror or err}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink()
-
-
-def _check_free_space(exp_dir: Path, model: torch.nn.Module, checkpoints: int) -> None:
-    """Each checkpoint holds the weights and AdamW's two moments (fp32); atomic saves need
-    room for one more copy while writing. Refuse to start if the disk cannot hold them."""
-    one = 3 * 4 * sum(p.numel() for p in model.parameters()) + (1 << 20)
-    needed = one * (checkpoints + 1)
-    free = shutil.disk_usage(exp_dir).free
-    if free < needed:
-        raise OutputDirError(
-            f"{exp_dir}: {free / 1e6:.0f} MB free, but {checkpoints} checkpoints of {one / 1e6:.0f} MB "
-            f"(+1 while saving) need {needed / 1e6:.0f} MB; free space or choose another exp_dir"
-        )
-
-
-class _MetricsLog:
-    """``metrics.jsonl`` (one JSON line per event) plus optional TensorBoard scalars;
-    a no-op on ranks other than 0."""
-
-    def __init__(self, exp_dir: Path, tensorboard: bool, enabled: bool = True) -> None:
-        self.file = (exp_dir / "metrics.jsonl").open("a", encoding="utf-8") if enabled else None
-        self.writer = None
-        if tensorboard and enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(exp_dir / "tb"))
-            except ImportError:
-                logger.warning("tensorboard is not installed (pip install 'asr[tensorboard]'); no TB logs")
-
-    def record(self, event: str, step: int, **values: Any) -> None:
-        if self.file is None:
-            return
-        self.file.write(json.dumps({"event": event, "step": step, **values}) + "\n")
-        self.file.flush()
-        if self.writer is not None:
-            for key, value in values.items():
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    self.writer.add_scalar(f"{event}/{key}", value, step)
-
-    def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-        if self.writer is not None:
-            self.writer.close()
 
 
 @dataclass
@@ -423,7 +286,7 @@ def train(
         raise FileExistsError(
             f"{last_path} exists: pass resume=True (--resume) to continue it, or choose a new exp_dir"
         )
-    _check_writable(exp_dir)
+    check_writable(exp_dir)
     info, device = distributed.init(cfg.train.device)
     try:
         with _rank_logging(info, exp_dir / "train.log"):
@@ -467,15 +330,15 @@ def _train(
     initial = _initial_weights(cfg) if resumed is None else None
 
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
-    train_utts, valid_utts = _read_training_data(cfg)
+    train_utts, valid_utts = read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
-    train_utts = _usable_for_training(cfg, normalizer, train_utts)
+    train_utts = usable_for_training(cfg, normalizer, train_utts)
     if resumed is not None or initial is not None:
         vocab = Vocabulary((resumed or initial or {})["vocabulary"])
     else:
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
-    _check_texts(normalizer, vocab, train_utts, valid_utts)
+    check_texts(normalizer, vocab, train_utts, valid_utts)
     extractor = _make_extractor(cfg, train_utts, resumed or initial)
     durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
@@ -518,7 +381,7 @@ def _train(
     amp_dtype = _amp_dtype(cfg.train.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     if info.is_main:
-        _check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
+        check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
     run = _Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device,
                TrainState(), info)  # fmt: skip
     if features_on == "device":
@@ -534,7 +397,7 @@ def _train(
         f"{cfg.data.max_batch_seconds:g} s" if info.enabled else "",
     )  # fmt: skip
 
-    log = _MetricsLog(exp_dir, cfg.train.tensorboard, enabled=info.is_main)
+    log = MetricsLog(exp_dir, cfg.train.tensorboard, cfg.train.plots, enabled=info.is_main)
     state = run.state
     stopped = False
     with _stop_on_sigterm() as sigterm:
@@ -555,6 +418,7 @@ def _train(
                 logger.info("epoch %d validation: loss %.3f, %s", state.epoch + 1, valid_loss or 0, report)
                 log.record("valid", state.step, epoch=state.epoch + 1, loss=valid_loss, wer=report.wer,
                            cer=report.cer)  # fmt: skip
+                log.plot()
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 state.epoch_wer, state.epoch_cer = report.wer, report.cer
                 paths = [last_path]
@@ -594,7 +458,7 @@ def _train_epoch(
     run: _Run,
     loader: torch.utils.data.DataLoader[Batch],
     sampler: DurationBucketSampler,
-    log: _MetricsLog,
+    log: MetricsLog,
     sigterm: threading.Event,
     show_progress: bool,
     last_path: Path,

@@ -78,6 +78,7 @@ TINY_OVERRIDES = [
     "train.epochs=60",
     "train.log_every=50",
     "train.tensorboard=False",
+    "train.plots=False",  # tests/test_report.py draws them; here they would only cost time
     "train.device='cpu'",
 ]
 

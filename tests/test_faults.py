@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from asr.checkpoint import read_checkpoint
-from asr.train import OutputDirError, train
+from asr.explog import OutputDirError
+from asr.train import train
 from conftest import TINY_OVERRIDES, tiny_config
 
 pytestmark = pytest.mark.slow

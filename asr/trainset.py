@@ -1,0 +1,87 @@
+"""Which manifest rows a training run uses: read, filter the unusable (too long, empty,
+CTC-infeasible) with a warning that names them, and flag characters the vocabulary lacks."""
+
+from __future__ import annotations
+
+import logging
+
+from asr.config import ExperimentConfig
+from asr.manifest import Utterance, read_manifest
+from asr.text import Normalizer, Vocabulary, unknown_report
+from asr.validate import ctc_infeasible
+
+logger = logging.getLogger("asr.train")
+
+
+def read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Utterance]]:
+    if not cfg.data.train_manifest or not cfg.data.valid_manifest:
+        raise ValueError("data.train_manifest and data.valid_manifest must both be set")
+    train_utts = read_manifest(cfg.data.train_manifest)
+    valid_utts = read_manifest(cfg.data.valid_manifest)
+    kept = [u for u in train_utts if u.duration <= cfg.data.max_duration]
+    if len(kept) < len(train_utts):
+        long = [u.id for u in train_utts if u.duration > cfg.data.max_duration]
+        logger.warning("%d training utterances longer than data.max_duration=%.1f s are left out, e.g. %s",
+                       len(long), cfg.data.max_duration, ", ".join(long[:5]))  # fmt: skip
+    if not kept or not valid_utts:
+        raise ValueError("no training or no validation utterances to use")
+    return kept, valid_utts
+
+
+def usable_for_training(
+    cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance]
+) -> list[Utterance]:
+    """Leave out, naming them, rows that cannot teach anything: an empty transcript, or a
+    label with more characters than the model has output frames (CTC-infeasible)."""
+    texts = {u.id: normalizer(u.text) for u in utts}  # normalised once per utterance
+    empty = [u.id for u in utts if not texts[u.id]]
+    infeasible = [
+        u.id for u in utts if texts[u.id] and ctc_infeasible(texts[u.id], u.duration, cfg.features, cfg.model)
+    ]
+    if empty:
+        logger.warning("%d training utterances have an empty transcript and are left out, e.g. %s",
+                       len(empty), ", ".join(empty[:5]))  # fmt: skip
+    if infeasible:
+        logger.warning(
+            "%d training utterances have more characters than output frames and are left out "
+            "(lower model.time_stride?), e.g. %s", len(infeasible), ", ".join(infeasible[:5]),
+        )  # fmt: skip
+    dropped = set(empty) | set(infeasible)
+    kept = [u for u in utts if u.id not in dropped]
+    if not kept:
+        raise ValueError(f"{cfg.data.train_manifest}: no training utterance is usable (see the warnings)")
+    return kept
+
+
+def check_texts(
+    normalizer: Normalizer,
+    vocab: Vocabulary,
+    train_utts: list[Utterance],
+    valid_utts: list[Utterance],
+) -> None:
+    """Report characters the vocabulary lacks, and rare ones that a typo may have put in it."""
+    for name, utts in (("training", train_utts), ("validation", valid_utts)):
+        report = unknown_report(((u.id, normalizer(u.text)) for u in utts), vocab)
+        if report:
+            chars = sorted({c for counter in report.values() for c in counter})
+            logger.warning(
+                "%d %s utterances hold characters not in the vocabulary %s (left out of their "
+                "loss targets, kept for scoring), e.g. %s",
+                len(report),
+                name,
+                chars,
+                ", ".join(list(report)[:5]),
+            )
+    users: dict[str, list[str]] = {}
+    for u in train_utts:
+        for ch in set(normalizer(u.text)):
+            users.setdefault(ch, []).append(u.id)
+    rare_limit = max(1, len(train_utts) // 1000)
+    rare = {ch: ids for ch, ids in users.items() if len(ids) <= rare_limit and len(train_utts) >= 5}
+    for ch, ids in sorted(rare.items()):
+        if ch == " ":
+            continue
+        logger.warning(
+            "character %r occurs in only %d training utterance(s) (e.g. %s): a typo or foreign "
+            "text? It is in the vocabulary now", ch, len(ids), ", ".join(ids[:3]),
+        )  # fmt: skip
