@@ -45,6 +45,7 @@ class Recognizer:
     vocab: Vocabulary
     normalizer: Normalizer
     source: str = ""  # the file it was loaded from ("" when built in memory)
+    precision: str = "fp32"  # what the network runs at (asr.precision), decided at load
 
     @property
     def frame_seconds(self) -> float:
@@ -140,36 +141,6 @@ def recognizer_from_payload(
     return Recognizer(config, model, extractor, vocab, Normalizer(config.text))  # type: ignore[arg-type]
 
 
-def load_model(path: PathLike, device: torch.device | str = "cpu", backend: str = "auto") -> Recognizer:
-    """Rebuild model, features, vocabulary and normaliser from one model file.
-
-    ``backend``: "torch" (a checkpoint), "onnx" (onnxruntime) or "torchscript"; "auto" goes
-    by the file (``.onnx``, a TorchScript archive from ``asr export``, else a checkpoint).
-    Asking for onnx/torchscript with a checkpoint exports it to a temporary file first.
-    Relative LM and lexicon paths in the decode settings are resolved against the file's
-    folder, so an exported model directory can move as a whole."""
-    from asr import export  # export builds on this module
-
-    path = Path(path)
-    kind = export.model_kind(path)
-    if backend not in ("auto", "torch", *export.FORMATS):
-        raise ValueError(f"unknown backend {backend!r}; choose auto, torch, {', '.join(export.FORMATS)}")
-    if backend in ("auto", kind):
-        recognizer = (
-            export.load_graph(path)
-            if kind != "torch"
-            else recognizer_from_payload(read_checkpoint(path), str(path))
-        )
-    elif kind == "torch" and backend in export.FORMATS:
-        recognizer = export.graph_from_checkpoint(path, backend)
-    else:
-        raise CheckpointError(f"{path} is a {kind} model; it cannot run with backend {backend!r}")
-    decode = resolve_beside(recognizer.config.decode, path.parent)
-    recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
-    recognizer.source = str(path.resolve())
-    return recognizer.to(device)
-
-
 def resolve_beside(decode: DecodeConfig, folder: Path) -> DecodeConfig:
     """Relative LM/lexicon paths that name files in ``folder`` -> paths usable from anywhere."""
     beside = {
@@ -223,13 +194,15 @@ def export_checkpoint(
     model: PathLike, output: PathLike, half: bool = False, decode: DecodeConfig | None = None
 ) -> list[Path]:
     """An inference-only copy of a training checkpoint: no optimiser or RNG state, weights
-    optionally in float16 (half the size; they are widened again on load), and the decode
+    optionally in float16 (half the size; they are widened again on load; bfloat16 when
+    ``decode.precision`` is bf16), and the decode
     settings to use by default. A word LM and lexicon named in ``decode`` are copied beside
     the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
     output = Path(output)
     slim, written = inference_payload(model, output, decode)
-    if half:
-        slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in slim["model"].items()}
+    stored = torch.bfloat16 if slim["config"]["decode"].get("precision") == "bf16" else torch.float16
+    if half or stored == torch.bfloat16:  # a bf16 model stores its weights in bf16
+        slim["model"] = {k: v.to(stored) if v.is_floating_point() else v for k, v in slim["model"].items()}
     return [save_checkpoint(slim, output), *written]
 
 

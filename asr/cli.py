@@ -10,7 +10,7 @@ asr plot EXP_DIR... [-o plots.png]             training curves of several runs i
 asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
-asr export --model CKPT -o OUT [--format checkpoint|onnx|torchscript] [--half] [--lm LM.arpa]
+asr export --model CKPT -o OUT [--format checkpoint|onnx|torchscript] [--half] [--precision P] [--lm LM.arpa]
 asr stream [FILE|-] --model CKPT              live partial/final text (unidirectional models)
 asr serve [--model CKPT] [--port 8000]        HTTP API + web page
 """
@@ -35,6 +35,7 @@ from asr.config import ConfigError, DecodeConfig
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
+from asr.precision import PRECISIONS
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
 from asr.train import NonFiniteError
@@ -91,7 +92,7 @@ def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> Deco
     flags = {
         "method": args.decoder, "beam_size": args.beam_size, "lm": args.lm, "lexicon": args.lexicon,
         "lm_weight": args.lm_weight, "word_score": args.word_score,
-        "hotwords": " ".join(args.hotwords) if args.hotwords else None,
+        "hotwords": " ".join(args.hotwords) if args.hotwords else None, "precision": args.precision,
     }  # fmt: skip
     if args.lm and args.decoder is None:
         flags["method"] = "beam"
@@ -102,6 +103,9 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
     if backend:
         p.add_argument("--backend", choices=["auto", "torch", *FORMATS], default="auto",
                        help="torch, onnxruntime or TorchScript (default: by model file)")  # fmt: skip
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the network's arithmetic: auto (bf16 on CPUs with AMX/AVX-512-BF16, else fp32), "
+                   "fp32, bf16 or int8 (default: the model's, auto)")  # fmt: skip
     p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
     p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
@@ -113,7 +117,7 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model_path = _model_path(args.model)
-    recognizer = asr.load_model(model_path, backend=args.backend)
+    recognizer = asr.load_model(model_path, backend=args.backend, precision=args.precision)
     out_dir = Path(args.out) if args.out else _default_decode_dir(model_path, Path(args.manifest))
     report = asr.evaluate(
         recognizer,
@@ -157,7 +161,7 @@ def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(_model_path(args.model), backend=args.backend)
+    recognizer = asr.load_model(_model_path(args.model), backend=args.backend, precision=args.precision)
     decode = _decode_config(recognizer, args)
     inputs = _transcribe_inputs(args.files)
     out_dir = Path(args.output_dir) if args.output_dir else None
@@ -203,7 +207,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(_model_path(args.model))
+    recognizer = asr.load_model(_model_path(args.model), precision=args.precision)
     streamer = Streamer(recognizer, _decode_config(recognizer, args), pause_seconds=args.pause)
     samples = int(args.chunk_ms * SAMPLE_RATE / 1000)
     if args.source == "-":
@@ -248,7 +252,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         hint = "pip install 'asr[serve]'"
         raise MissingDependency(f"asr serve needs FastAPI and uvicorn ({err}): {hint}") from None
 
-    recognizer = asr.load_model(_model_path(args.model), backend=args.backend)
+    recognizer = asr.load_model(_model_path(args.model), backend=args.backend, precision=args.precision)
     limits = ServiceLimits(max_mb=args.max_mb, max_seconds=args.max_seconds, queue_size=args.queue)
     device = str(pick_device(args.device))
     serve(recognizer, args.host, args.port, _decode_config(recognizer, args), limits, device)
@@ -256,7 +260,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(args.model, backend="torch")
+    recognizer = asr.load_model(args.model, backend="torch", precision="fp32")
     decode = _decode_config(recognizer, args)
     if args.format == "checkpoint":
         written = export_checkpoint(args.model, args.output, half=args.half, decode=decode)
@@ -304,7 +308,7 @@ def cmd_lm_tune(args: argparse.Namespace) -> int:
 
     if not args.lm:
         raise ValueError("asr lm tune needs --lm")
-    recognizer = asr.load_model(_model_path(args.model))
+    recognizer = asr.load_model(_model_path(args.model), precision=args.precision)
     decode = dataclasses.replace(_decode_config(recognizer, args), method="beam")
     refs, cached = cache_log_probs(recognizer, args.manifest, args.device)
     rows = tune(recognizer, refs, cached, decode, args.lm_weights, args.word_scores, not args.quiet)

@@ -134,6 +134,8 @@ class DecodeConfig:
     lm_weight: float = 0.5
     word_score: float = 0.0  # added per emitted word (counters the LM's bias to short outputs)
     hotwords: str = ""  # "word[:boost] ..." boosted during LM beam search (boost in log10 LM units)
+    # the acoustic network's arithmetic at inference (asr.precision): auto, fp32, bf16 or int8
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
 
 
 @dataclass(frozen=True)

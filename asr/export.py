@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import json
 import logging
+import shutil
 import tempfile
 import warnings
 import zipfile
@@ -40,6 +41,7 @@ from asr.checkpoint import (
 )
 from asr.config import DecodeConfig, ExperimentConfig, from_dict
 from asr.model import AcousticModel, ModelOutput
+from asr.precision import quantize_onnx
 from asr.runtime import MissingDependency
 
 FORMATS = ("onnx", "torchscript")
@@ -92,10 +94,16 @@ def export_graph(
     graph = _Graph(recognizer.model)
     frames = 200
     example = (torch.zeros(1, frames, recognizer.config.features.n_mels), torch.tensor([frames]))
+    precision = (decode or recognizer.config.decode).precision
+    if precision == "bf16" or (precision == "int8" and fmt != "onnx"):
+        raise ValueError(f"--precision {precision} cannot be exported as {fmt} (ONNX: fp32 or int8; "
+                         "TorchScript: fp32; a checkpoint: any)")  # fmt: skip
     with atomic_output(output) as tmp, warnings.catch_warnings():  # warnings about the legacy path
         warnings.simplefilter("ignore")
         if fmt == "onnx":
             _write_onnx(graph, example, metadata, tmp)
+            if precision == "int8":
+                _quantized_with_metadata(tmp, metadata)
         else:
             traced = torch.jit.trace(graph, example, check_trace=False)
             torch.jit.save(traced, str(tmp), _extra_files={_EXTRA_FILE: metadata})
@@ -116,6 +124,19 @@ def _write_onnx(graph: nn.Module, example: tuple[torch.Tensor, ...], metadata: s
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, metadata
     onnx.save(proto, str(path))
+
+
+def _quantized_with_metadata(path: Path, metadata: str) -> None:
+    """Replace the fp32 ONNX file ``path`` by its int8 quantization, keeping asr's metadata."""
+    import onnx
+
+    quantized = quantize_onnx(path, path.with_name(path.name + ".int8"))
+    proto = onnx.load(str(quantized))
+    if not any(p.key == METADATA_KEY for p in proto.metadata_props):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, metadata
+    onnx.save(proto, str(path))
+    quantized.unlink()
 
 
 class GraphModel(nn.Module):
@@ -182,13 +203,33 @@ def _torchscript_runner(path: Path) -> tuple[Callable[..., Any], str]:
     return run, extra[_EXTRA_FILE]
 
 
-def load_graph(path: PathLike) -> Recognizer:
+def _graph_precision(path: Path, kind: str, stored: str, asked: str | None) -> str:
+    """What to run an exported graph at: as stored, or int8 for an fp32 ONNX file when asked.
+    ONNX Runtime's CPU provider and TorchScript graphs traced in fp32 have no bf16 path."""
+    want = asked or stored
+    if want in ("auto", stored) or (want == "fp32" and stored == "auto"):
+        return stored if stored != "auto" else "fp32"
+    if want == "int8" and kind == "onnx" and stored != "int8":
+        return "int8"
+    raise ValueError(f"{path}: a {kind} model exported at {stored} cannot run at {want} "
+                     "(ONNX: fp32 or int8; TorchScript: fp32); export it again with --precision")  # fmt: skip
+
+
+def load_graph(path: PathLike, precision: str | None = None) -> Recognizer:
     """An exported ONNX or TorchScript file -> :class:`Recognizer` whose model is a :class:`GraphModel`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
     kind = model_kind(path)
     run, text = _onnx_runner(path) if kind == "onnx" else _torchscript_runner(path)
+    stored = json.loads(text).get("config", {}).get("decode", {}).get("precision", "auto") if text else "auto"
+    chosen = _graph_precision(path, kind, stored, precision)
+    if chosen == "int8" and stored != "int8":  # quantize an fp32 ONNX file for this run
+        with tempfile.TemporaryDirectory(prefix="asr-int8-") as tmp:
+            copy_ = Path(tmp) / "model.onnx"
+            shutil.copyfile(path, copy_)
+            _quantized_with_metadata(copy_, text)
+            run, _ = _onnx_runner(copy_)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as err:
@@ -200,16 +241,18 @@ def load_graph(path: PathLike) -> Recognizer:
     payload["model"] = None
     recognizer = recognizer_from_payload(payload, str(path), build_model=False)
     recognizer.model = GraphModel(run, recognizer.config.model.bidirectional, kind)  # type: ignore[assignment]
+    recognizer.precision = chosen
     return recognizer
 
 
-def graph_from_checkpoint(path: PathLike, fmt: str) -> Recognizer:
+def graph_from_checkpoint(path: PathLike, fmt: str, precision: str | None = None) -> Recognizer:
     """Export a checkpoint to a temporary ``fmt`` file and load that (to try a backend quickly)."""
     logger.info("exporting %s to %s for this run (asr export --format %s keeps the file)", path, fmt, fmt)
     with tempfile.TemporaryDirectory(prefix="asr-export-") as tmp:
         suffix = ".onnx" if fmt == "onnx" else ".ts"
         # no LM copy: the checkpoint's own decode settings (paths beside it) are put back below
-        recognizer = load_graph(export_graph(path, Path(tmp) / f"model{suffix}", fmt, DecodeConfig())[0])
+        graph = export_graph(path, Path(tmp) / f"model{suffix}", fmt, DecodeConfig())[0]
+        recognizer = load_graph(graph, precision)
     decode = from_dict(ExperimentConfig, read_checkpoint(path)["config"]).decode
     recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
     return recognizer  # onnxruntime and TorchScript have read the whole file by now

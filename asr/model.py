@@ -110,6 +110,7 @@ class AcousticModel(nn.Module):
         # "auto": per-direction passes on CPU (oneDNN), packed sequences on CUDA (cuDNN);
         # "padded": one plain pass, exact only without padding (what export traces).
         self.rnn_input: Literal["auto", "packed", "per_direction", "padded"] = "auto"
+        self.input_dtype: torch.dtype | None = None  # set by asr.precision (bf16 weights, fp32 features)
 
     def output_lengths(self, feature_lengths: torch.Tensor) -> torch.Tensor:
         """Output frames for ``feature_lengths`` input frames (int64 ``[B]``).
@@ -143,11 +144,15 @@ class AcousticModel(nn.Module):
         features: float ``[B, T, n_mels]``, zero padded.
         feature_lengths: int64 ``[B]``.
         """
+        if self.input_dtype is not None:
+            features = features.to(self.input_dtype)
         x, lengths = self.front_end(features, feature_lengths)
         t = x.shape[1]
         mode = self.rnn_input if self.cfg.bidirectional else "padded"  # one direction: padding is harmless
         if mode == "auto":  # on CPU a batch without padding (one file) needs nothing special
-            mode = "packed" if x.is_cuda else "padded" if bool((lengths == t).all()) else "per_direction"
+            # per-direction passes need the float weights (an int8 quantized RNN takes packed input)
+            per_direction = hasattr(self.rnn, "weight_ih_l0") and not x.is_cuda
+            mode = "padded" if bool((lengths == t).all()) else "per_direction" if per_direction else "packed"
         if mode == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = self.rnn(packed)

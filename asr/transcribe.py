@@ -19,10 +19,11 @@ import torch
 from asr._types import PathLike
 from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
-from asr.checkpoint import Recognizer, load_model
+from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
 from asr.decode import Decoder, make_decoder
+from asr.load import load_model
 from asr.longaudio import pause_segments, stitched_log_probs
 from asr.runtime import pick_device, progress
 

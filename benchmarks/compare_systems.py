@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import load_model
 from asr.config import TextConfig
+from asr.load import load_model
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.text import Normalizer

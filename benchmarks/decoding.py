@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import torch
 
-from asr.checkpoint import load_model
 from asr.config import DecodeConfig
 from asr.decode import BeamDecoder, GreedyDecoder
+from asr.load import load_model
 from asr.metrics import score
 from asr.tune import cache_log_probs
 

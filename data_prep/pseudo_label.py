@@ -137,7 +137,7 @@ def whisper_teacher(threads: int = 0) -> Teacher:
 
 
 def asr_teacher(model_path: Path) -> Teacher:
-    from asr.checkpoint import load_model
+    from asr.load import load_model
     from asr.transcribe import transcribe
 
     recognizer = load_model(model_path)

@@ -9,12 +9,12 @@ from asr.checkpoint import (
     CheckpointError,
     build_payload,
     export_checkpoint,
-    load_model,
     read_checkpoint,
     save_checkpoint,
 )
 from asr.config import ExperimentConfig, load_config
 from asr.features import FeatureExtractor
+from asr.load import load_model
 from asr.manifest import read_manifest
 from asr.model import AcousticModel
 from asr.text import Vocabulary

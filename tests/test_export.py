@@ -7,10 +7,11 @@ import sys
 import pytest
 import torch
 
-from asr.checkpoint import CheckpointError, build_payload, load_model, save_checkpoint
+from asr.checkpoint import CheckpointError, build_payload, save_checkpoint
 from asr.config import DecodeConfig, load_config
 from asr.export import export_graph, model_kind
 from asr.features import FeatureExtractor
+from asr.load import load_model
 from asr.model import AcousticModel
 from asr.text import Vocabulary
 from asr.transcribe import transcribe

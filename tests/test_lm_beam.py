@@ -182,8 +182,8 @@ def test_hotword_changes_an_ambiguous_decode(vocab, tmp_path):
 @pytest.mark.slow
 def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
     pytest.importorskip("flashlight.lib.text.decoder")
-    from asr.checkpoint import load_model
     from asr.lm import build_files
+    from asr.load import load_model
     from asr.tune import cache_log_probs, tune
     from conftest import TINY_TEXTS
 

@@ -22,8 +22,11 @@ pytest.importorskip("matplotlib")
 
 
 def test_aligned_words_marks_each_error_kind():
-    assert aligned_words("the cat sat", "the hat sat") == [("equal", "the", "the"), ("substitute", "cat", "hat"),
-                                                            ("equal", "sat", "sat")]  # fmt: skip
+    assert aligned_words("the cat sat", "the hat sat") == [
+        ("equal", "the", "the"),
+        ("substitute", "cat", "hat"),
+        ("equal", "sat", "sat"),
+    ]
     assert ("delete", "big", "") in aligned_words("a big cat sat", "a cat sat")
     assert ("insert", "", "big") in aligned_words("a cat sat", "a big cat sat")
     assert aligned_words("", "a b") == [("insert", "", "a"), ("insert", "", "b")]
@@ -36,24 +39,51 @@ def _decode_dir(path: Path, rows: list[tuple[str, str, str, str]]) -> Path:
     lines, errors_total, words_total = [], 0, 0
     for utt_id, speaker, ref, hyp in rows:
         errors = sum(op != "equal" for op, _, _ in aligned_words(ref, hyp))
-        lines.append({"id": utt_id, "ref": ref, "hyp": hyp, "errors": errors, "ref_words": len(ref.split()),
-                      "speaker": speaker, "audio": str(path / f"{utt_id}.wav")})  # fmt: skip
+        lines.append(
+            {
+                "id": utt_id,
+                "ref": ref,
+                "hyp": hyp,
+                "errors": errors,
+                "ref_words": len(ref.split()),
+                "speaker": speaker,
+                "audio": str(path / f"{utt_id}.wav"),
+            }
+        )
         errors_total += errors
         words_total += len(ref.split())
     (path / "hyps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    summary = {"wer": errors_total / words_total, "cer": 0.0, "substitutions": 0, "deletions": 0,
-               "insertions": 0, "ref_words": words_total, "ref_chars": 0, "utterances": len(rows)}  # fmt: skip
+    summary = {
+        "wer": errors_total / words_total,
+        "cer": 0.0,
+        "substitutions": 0,
+        "deletions": 0,
+        "insertions": 0,
+        "ref_words": words_total,
+        "ref_chars": 0,
+        "utterances": len(rows),
+    }
     (path / "wer.json").write_text(json.dumps(summary))
     return path
 
 
 def test_breakdown_confusions_and_comparison(tmp_path):
-    a = _decode_dir(tmp_path / "a", [("u1", "s1", "one two three", "one two three"),
-                                     ("u2", "s2", "four five", "for five"),
-                                     ("u3", "s2", "six seven", "six")])  # fmt: skip
-    b = _decode_dir(tmp_path / "b", [("u1", "s1", "one two three", "one to three"),
-                                     ("u2", "s2", "four five", "four five"),
-                                     ("u3", "s2", "six seven", "six seven")])  # fmt: skip
+    a = _decode_dir(
+        tmp_path / "a",
+        [
+            ("u1", "s1", "one two three", "one two three"),
+            ("u2", "s2", "four five", "for five"),
+            ("u3", "s2", "six seven", "six"),
+        ],
+    )
+    b = _decode_dir(
+        tmp_path / "b",
+        [
+            ("u1", "s1", "one two three", "one to three"),
+            ("u2", "s2", "four five", "four five"),
+            ("u3", "s2", "six seven", "six seven"),
+        ],
+    )
     run = read_decode_dir(a)
     groups = breakdown(run.rows, lambda r: r.speaker)
     assert [(g.name, g.errors, g.words) for g in groups] == [("s2", 2, 4), ("s1", 0, 3)]  # worst first
@@ -80,12 +110,22 @@ def evaluated(trained_checkpoint, tone_manifest, tmp_path_factory):
     soundfile.write(folder / "silence.wav", np.zeros(RATE, np.float32), RATE)
     soundfile.write(folder / "odd.wav", tone_speech("ab", seed=5), RATE)
     rows += [
-        {"id": "odd", "audio_filepath": str(folder / "odd.wav"), "duration": 1.0, "text": "ÀB <ünk> & 42",
-         "speaker": "other"},
-        {"id": "silence", "audio_filepath": str(folder / "silence.wav"), "duration": 1.0, "text": "A B",
-         "speaker": "other"},
+        {
+            "id": "odd",
+            "audio_filepath": str(folder / "odd.wav"),
+            "duration": 1.0,
+            "text": "ÀB <ünk> & 42",
+            "speaker": "other",
+        },
+        {
+            "id": "silence",
+            "audio_filepath": str(folder / "silence.wav"),
+            "duration": 1.0,
+            "text": "A B",
+            "speaker": "other",
+        },
         {"id": "gone", "audio_filepath": str(folder / "gone.wav"), "duration": 1.0, "text": "B A"},
-    ]  # fmt: skip
+    ]
     manifest = folder / "eval.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = folder / "decode"
@@ -105,8 +145,10 @@ def test_evaluate_writes_a_report_with_pictures(evaluated):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="needs Debian's chromium and chromium-driver")  # fmt: skip
+@pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="needs Debian's chromium and chromium-driver",
+)
 def test_report_renders_in_headless_chromium(evaluated):
     pytest.importorskip("selenium")
     from selenium import webdriver
@@ -125,16 +167,19 @@ def test_report_renders_in_headless_chromium(evaluated):
         summary = json.loads((out / "wer.json").read_text())
         cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#summary tr:nth-child(2) td")]
         assert cells[:2] == [f"{100 * summary['wer']:.2f}%", f"{100 * summary['cer']:.2f}%"]
-        assert cells[2:7] == [str(summary[k]) for k in
-                              ("substitutions", "deletions", "insertions", "ref_words", "utterances")]  # fmt: skip
+        assert cells[2:7] == [
+            str(summary[k]) for k in ("substitutions", "deletions", "insertions", "ref_words", "utterances")
+        ]
         sources = [a.get_attribute("src") for a in driver.find_elements(By.TAG_NAME, "audio")]
         assert len(sources) == summary["utterances"]  # one player per scored row
         for src in sources:
             assert Path(unquote(urlparse(src).path)).is_file(), src
         images = driver.find_elements(By.TAG_NAME, "img")
         assert len(images) == 3
-        assert all(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i) > 100
-                   for i in images)  # fmt: skip
+        assert all(
+            driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", i) > 100
+            for i in images
+        )
         speakers = [r.text.split()[0] for r in driver.find_elements(By.CSS_SELECTOR, "#speakers tr")[1:]]
         assert sorted(speakers) == ["other", "tones"]
     finally:
@@ -149,8 +194,9 @@ def test_training_writes_plots_and_asr_plot_overlays_runs(tone_manifest, tmp_pat
     exp_dirs = []
     for name, lr in (("fast", "0.02"), ("slow", "0.002")):
         exp = tmp_path / name
-        cfg = tiny_config(tone_manifest, exp, "train.epochs=2", "train.plots=True", f"train.lr={lr}",
-                          "train.log_every=1")  # fmt: skip
+        cfg = tiny_config(
+            tone_manifest, exp, "train.epochs=2", "train.plots=True", f"train.lr={lr}", "train.log_every=1"
+        )
         train(cfg, show_progress=False)
         exp_dirs.append(exp)
     names = {p.name for p in (tmp_path / "fast" / "plots").glob("*.png")}

@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
-from asr.checkpoint import load_model  # noqa: E402
+from asr.load import load_model  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 from asr.serve import ServiceLimits, create_app  # noqa: E402
 from asr.transcribe import transcribe  # noqa: E402

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from asr.checkpoint import build_payload, load_model, recognizer_from_payload
+from asr.checkpoint import build_payload, recognizer_from_payload
 from asr.config import load_config
 from asr.features import FeatureExtractor
+from asr.load import load_model
 from asr.model import AcousticModel
 from asr.stream import Streamer, StreamingAcoustics, check_streamable
 from asr.text import Vocabulary

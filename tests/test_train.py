@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
-from asr.checkpoint import load_model, read_checkpoint
+from asr.checkpoint import read_checkpoint
 from asr.config import ConfigError
 from asr.evaluate import evaluate
+from asr.load import load_model
 from asr.train import lr_lambda, train
 from conftest import TINY_TEXTS, tiny_config
 
