@@ -206,8 +206,11 @@ def _settings(info: Mapping[str, Any]) -> str:
         if decode.get("method") == "beam"
         else ["method"]
     )
-    rows = [["model", info.get("model", "?")], ["manifest", info.get("manifest", "?")],
-            ["precision", info.get("precision", "?")]]
+    rows = [
+        ["model", info.get("model", "?")],
+        ["manifest", info.get("manifest", "?")],
+        ["precision", info.get("precision", "?")],
+    ]
     rows += [[k, decode.get(k, "")] for k in keys]
     return _table(["setting", "value"], rows, numeric_from=9, table_id="settings")
 

@@ -120,8 +120,9 @@ def split_groups(
     return splits
 
 
-def merge_manifests(paths: Iterable[Path], out: Path, weights: Sequence[float] | None = None,
-                    seed: int = 0) -> Path:
+def merge_manifests(
+    paths: Iterable[Path], out: Path, weights: Sequence[float] | None = None, seed: int = 0
+) -> Path:
     """Concatenate manifests; ids must stay unique across them (a repeat is an error).
 
     ``weights`` (one per manifest, default 1) re-balance a mix without copying audio: 2 lists each

@@ -195,8 +195,11 @@ def _has(voice):
 def test_merge_weights_repeat_and_subsample(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text('{"id": "x", "audio_filepath": "x.wav", "duration": 1, "text": "a"}\n')
-    b.write_text("".join(f'{{"id": "y{i}", "audio_filepath": "y.wav", "duration": 1, "text": "b"}}\n'
-                         for i in range(10)))
+    b.write_text(
+        "".join(
+            f'{{"id": "y{i}", "audio_filepath": "y.wav", "duration": 1, "text": "b"}}\n' for i in range(10)
+        )
+    )
     ids = [u.id for u in read_manifest(merge_manifests([a, b], tmp_path / "m.jsonl", [2.0, 0.5], seed=1))]
     assert ids[:2] == ["x", "x~rep1"] and len(ids) == 7 and len(set(ids)) == 7
     again = [u.id for u in read_manifest(merge_manifests([a, b], tmp_path / "m.jsonl", [2.0, 0.5], seed=1))]
