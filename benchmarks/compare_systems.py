@@ -37,8 +37,8 @@ BUNDLED = Path(__file__).resolve().parent.parent / "asr" / "assets" / "model.pt"
 Recognise = Callable[[list[torch.Tensor]], list[str]]
 
 
-def asr_system(model: Path, beam: bool) -> Recognise:
-    recognizer = load_model(model)
+def asr_system(model: Path, beam: bool, precision: str | None = None, backend: str = "auto") -> Recognise:
+    recognizer = load_model(model, backend=backend, precision=precision)
     decode = recognizer.config.decode
     if not beam:
         decode = dataclasses.replace(decode, method="greedy")
