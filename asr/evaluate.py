@@ -121,6 +121,7 @@ def evaluate(
             "model": recognizer.source,
             "manifest": str(Path(manifest).resolve()),
             "decode": dataclasses.asdict(decode),
+            "precision": recognizer.precision,
         }
         (out_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")
         drawn = _draw_worst(recognizer, report, hyps, utterances, figures, torch_device)

@@ -141,6 +141,7 @@ def test_evaluate_writes_a_report_with_pictures(evaluated):
     assert "Unreadable (not scored)" in page and "gone.wav" in page
     info = json.loads((out / "info.json").read_text())
     assert info["decode"]["method"] == "greedy" and info["manifest"].endswith("eval.jsonl")
+    assert info["precision"] == "fp32"
     assert "http://" not in page and "https://" not in page  # self-contained: no CDN
 
 
