@@ -21,7 +21,6 @@ import dataclasses
 import json
 import logging
 import math
-import random
 import signal
 import threading
 import time
@@ -36,13 +35,13 @@ from asr import distributed
 from asr.audio import AudioError
 from asr.augment import Augmenter
 from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
-from asr.config import ConfigError, ExperimentConfig, from_dict, save_config, to_dict
+from asr.config import ExperimentConfig, from_dict, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
 from asr.evaluate import ctc_loss, infer
 from asr.explog import MetricsLog, check_free_space, check_writable
-from asr.features import FeatureExtractor, global_stats
-from asr.manifest import Utterance, read_manifest
+from asr.features import FeatureExtractor
+from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
 from asr.runtime import (
@@ -53,10 +52,16 @@ from asr.runtime import (
     set_rng_state,
 )
 from asr.text import Normalizer, Vocabulary
-from asr.trainset import check_texts, read_training_data, usable_for_training
+from asr.trainset import (
+    check_resume_config,
+    check_texts,
+    initial_weights,
+    make_extractor,
+    read_training_data,
+    usable_for_training,
+)
 
 logger = logging.getLogger(__name__)
-STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
 
 
 @dataclass
@@ -97,7 +102,12 @@ def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or amp == "none":
         if amp in ("bf16", "fp16") and device.type != "cuda":
-            logger.warning("train.amp=%s needs CUDA; training in fp32 on %s", amp, device)
+            logger.warning(
+                "train.amp=%s runs on CUDA only (bf16 trained 13x slower than fp32 on a CPU "
+                "without bf16 hardware: README, Precision); training in fp32 on %s",
+                amp,
+                device,
+            )
         return None
     return torch.float16 if amp == "fp16" else torch.bfloat16
 
@@ -120,50 +130,6 @@ def _rank(wer: float, cer: float) -> tuple[float, float]:
     """Order of validation results for best.pt: by WER, but at or past 100% WER (an all-blank
     epoch scores exactly 100%, a model that has begun to spell scores more) by CER alone."""
     return (wer, cer) if wer < 1.0 else (1.0, cer)
-
-
-def _initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
-    """The checkpoint named by ``train.init_from``, checked to fit ``cfg``'s model and features."""
-    if not cfg.train.init_from:
-        return None
-    path = Path(cfg.train.init_from)
-    payload = read_checkpoint(path)
-    old = from_dict(ExperimentConfig, payload["config"])
-    old = dataclasses.replace(old, model=dataclasses.replace(old.model, dropout=cfg.model.dropout))
-    _require_same(old, cfg, ("model", "features"), f"train.init_from {path}")  # dropout shapes no weight
-    return payload
-
-
-def _require_same(old: ExperimentConfig, cfg: ExperimentConfig, sections: tuple[str, ...], what: str) -> None:
-    """A checkpoint's config sections that the run must share (ConfigError naming the first that differs)."""
-    for section in sections:
-        if getattr(old, section) != getattr(cfg, section):
-            raise ConfigError(f"{what}: its {section} config {asdict(getattr(old, section))} "
-                              f"differs from {asdict(getattr(cfg, section))}")  # fmt: skip
-
-
-def _check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
-    """Model, features and text must match the checkpoint; training settings may change."""
-    old = from_dict(ExperimentConfig, resumed["config"])
-    _require_same(old, cfg, ("model", "features", "text"), f"cannot resume {path}")
-    for section in ("data", "augment", "train", "decode"):
-        if getattr(old, section) != getattr(cfg, section):
-            logger.info("resuming with changed %s settings: %s", section, asdict(getattr(cfg, section)))
-
-
-def _make_extractor(
-    cfg: ExperimentConfig, train_utts: list[Utterance], resumed: dict[str, Any] | None
-) -> FeatureExtractor:
-    if cfg.features.normalize != "global":
-        return FeatureExtractor(cfg.features)
-    if resumed is not None and resumed.get("feature_stats"):
-        stats = resumed["feature_stats"]
-        return FeatureExtractor(cfg.features, stats["mean"], stats["std"])
-    sample = random.Random(cfg.train.seed).sample(train_utts, min(STATS_UTTERANCES, len(train_utts)))
-    raw = AsrDataset(sample, FeatureExtractor(dataclasses.replace(cfg.features, normalize="none")))
-    mean, std = global_stats(raw.load_features(u)[0] for u in sample)
-    logger.info("global feature statistics from %d utterances", len(sample))
-    return FeatureExtractor(cfg.features, mean, std)
 
 
 class NonFiniteError(RuntimeError):
@@ -326,8 +292,8 @@ def _train(
     seed_everything(cfg.train.seed)
     resumed = read_checkpoint(resume_path) if resume_path is not None else None
     if resumed is not None:
-        _check_resume_config(cfg, resumed, resume_path)
-    initial = _initial_weights(cfg) if resumed is None else None
+        check_resume_config(cfg, resumed, resume_path)
+    initial = initial_weights(cfg) if resumed is None else None
 
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
     train_utts, valid_utts = read_training_data(cfg)
@@ -339,7 +305,7 @@ def _train(
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
     check_texts(normalizer, vocab, train_utts, valid_utts)
-    extractor = _make_extractor(cfg, train_utts, resumed or initial)
+    extractor = make_extractor(cfg, train_utts, resumed or initial)
     durations = [u.duration for u in train_utts]
     sampler = DurationBucketSampler(
         durations, cfg.data.max_batch_seconds, shuffle=True, sortagrad=cfg.data.sortagrad,

@@ -1,16 +1,27 @@
-"""Which manifest rows a training run uses: read, filter the unusable (too long, empty,
-CTC-infeasible) with a warning that names them, and flag characters the vocabulary lacks."""
+"""What a training run starts from: its manifest rows (the unusable ones, too long, empty or
+CTC-infeasible, left out with a warning that names them; characters the vocabulary lacks
+flagged), its initial weights (``train.init_from``), its feature statistics, and the checks
+that a resumed or fine-tuned run fits the checkpoint it continues."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
-from asr.config import ExperimentConfig
+from asr.checkpoint import read_checkpoint
+from asr.config import ConfigError, ExperimentConfig, from_dict
+from asr.data import AsrDataset
+from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
 from asr.text import Normalizer, Vocabulary, unknown_report
 from asr.validate import ctc_infeasible
 
 logger = logging.getLogger("asr.train")
+STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
 
 
 def read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Utterance]]:
@@ -85,3 +96,47 @@ def check_texts(
             "character %r occurs in only %d training utterance(s) (e.g. %s): a typo or foreign "
             "text? It is in the vocabulary now", ch, len(ids), ", ".join(ids[:3]),
         )  # fmt: skip
+
+
+def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """The checkpoint named by ``train.init_from``, checked to fit ``cfg``'s model and features."""
+    if not cfg.train.init_from:
+        return None
+    path = Path(cfg.train.init_from)
+    payload = read_checkpoint(path)
+    old = from_dict(ExperimentConfig, payload["config"])
+    old = dataclasses.replace(old, model=dataclasses.replace(old.model, dropout=cfg.model.dropout))
+    require_same(old, cfg, ("model", "features"), f"train.init_from {path}")  # dropout shapes no weight
+    return payload
+
+
+def require_same(old: ExperimentConfig, cfg: ExperimentConfig, sections: tuple[str, ...], what: str) -> None:
+    """A checkpoint's config sections that the run must share (ConfigError naming the first that differs)."""
+    for section in sections:
+        if getattr(old, section) != getattr(cfg, section):
+            raise ConfigError(f"{what}: its {section} config {asdict(getattr(old, section))} "
+                              f"differs from {asdict(getattr(cfg, section))}")  # fmt: skip
+
+
+def check_resume_config(cfg: ExperimentConfig, resumed: dict[str, Any], path: Path) -> None:
+    """Model, features and text must match the checkpoint; training settings may change."""
+    old = from_dict(ExperimentConfig, resumed["config"])
+    require_same(old, cfg, ("model", "features", "text"), f"cannot resume {path}")
+    for section in ("data", "augment", "train", "decode"):
+        if getattr(old, section) != getattr(cfg, section):
+            logger.info("resuming with changed %s settings: %s", section, asdict(getattr(cfg, section)))
+
+
+def make_extractor(
+    cfg: ExperimentConfig, train_utts: list[Utterance], resumed: dict[str, Any] | None
+) -> FeatureExtractor:
+    if cfg.features.normalize != "global":
+        return FeatureExtractor(cfg.features)
+    if resumed is not None and resumed.get("feature_stats"):
+        stats = resumed["feature_stats"]
+        return FeatureExtractor(cfg.features, stats["mean"], stats["std"])
+    sample = random.Random(cfg.train.seed).sample(train_utts, min(STATS_UTTERANCES, len(train_utts)))
+    raw = AsrDataset(sample, FeatureExtractor(dataclasses.replace(cfg.features, normalize="none")))
+    mean, std = global_stats(raw.load_features(u)[0] for u in sample)
+    logger.info("global feature statistics from %d utterances", len(sample))
+    return FeatureExtractor(cfg.features, mean, std)

@@ -15,7 +15,7 @@ import soundfile
 from asr import load_model
 from asr.cli import main
 from asr.evaluate import evaluate
-from asr.report import aligned_words, breakdown, compare, confusions, read_decode_dir
+from asr.report import aligned_words, breakdown, compare, confusions, read_decode_dir, write_html
 from conftest import RATE, tiny_config, tone_speech
 
 pytest.importorskip("matplotlib")
@@ -93,6 +93,8 @@ def test_breakdown_confusions_and_comparison(tmp_path):
     assert main(["report", str(a), str(b), "-o", str(tmp_path / "c.html")]) == 0
     page = (tmp_path / "c.html").read_text()
     assert "2 utterances better in B, 1 worse" in page and "four→for" in page
+    page = write_html(a).read_text()  # decode dir written by hand: no info.json, audio files gone
+    assert page.count("audio missing") == 3 and "<audio" not in page and "decoder settings unknown" in page
     c_other = _decode_dir(tmp_path / "c", [("u9", "s1", "x", "x")])
     with pytest.raises(ValueError, match="different utterances"):
         compare(a, c_other)
