@@ -9,6 +9,7 @@ KenLM (flashlight-text) reading each ARPA file. Each build runs in its own proce
 that process tree's.
 
 Usage: python benchmarks/lm_build.py [--words 1e6 1e7 5e7] [--orders 3 4] [--prune none 0,1,1]
+       [--irstlm-max-words 1e7]
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--prune", nargs="+", default=["none", "0,1,1,1"], help="per-order counts, or none")
     parser.add_argument("--memory", default="4G")
     parser.add_argument("--reference-max-words", type=float, default=2e6, help="dict reference up to this")
+    parser.add_argument("--irstlm-max-words", type=float, default=5e7, help="IRSTLM up to this")
     parser.add_argument("--tmp", type=Path, default=None)
     args = parser.parse_args()
     sizes = [int(w) for w in args.words]
@@ -163,7 +165,7 @@ def main() -> None:
                     runs = [("asr lm build", build_ours, (text, out, order, prune, args.memory))]
                     if size <= args.reference_max_words:
                         runs.append(("asr.lm.build (dict)", build_reference, (text, out, order, prune)))
-                    if (IRSTLM / "build-lm.sh").exists():
+                    if (IRSTLM / "build-lm.sh").exists() and size <= args.irstlm_max_words:
                         runs.append(("IRSTLM 6 (improved KN)", build_irstlm, (text, out, order, prune, tmp)))
                     for name, function, call in runs:
                         row = f"| {name} | {size:,} | {order} | {prune_text} |"
