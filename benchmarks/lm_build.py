@@ -9,7 +9,7 @@ KenLM (flashlight-text) reading each ARPA file. Each build runs in its own proce
 that process tree's.
 
 Usage: python benchmarks/lm_build.py [--words 1e6 1e7 5e7] [--orders 3 4] [--prune none 0,1,1]
-       [--irstlm-max-words 1e7]
+       [--irstlm-max-words 1e7] | --score LM.arpa[.gz] ...
 """
 
 from __future__ import annotations
@@ -149,7 +149,14 @@ def main() -> None:
     parser.add_argument("--reference-max-words", type=float, default=2e6, help="dict reference up to this")
     parser.add_argument("--irstlm-max-words", type=float, default=5e7, help="IRSTLM up to this")
     parser.add_argument("--tmp", type=Path, default=None)
+    parser.add_argument("--score", type=Path, nargs="+", help="only score these ARPA files")
     args = parser.parse_args()
+    if args.score:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
+            _, held_out = write_texts(Path(tmp_name), [0])
+            for arpa in args.score:
+                print(f"{arpa}: perplexity {perplexity(arpa, held_out):.1f}")
+        return
     sizes = [int(w) for w in args.words]
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
