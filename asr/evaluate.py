@@ -147,7 +147,10 @@ def _draw_worst(
         return {}
     rows = {u.id: u for u in utterances}
     token_ids = {h.utt_id: h.token_ids for h in hyps}
-    worst = sorted(report.per_utterance, key=lambda r: (-r.errors, r.utt_id))[:count]
+    worst = sorted(
+        report.per_utterance, key=lambda r: html_report.worst_rank(r.errors, r.ref_words, r.utt_id)
+    )
+    worst = worst[:count]
     hop = recognizer.config.features.hop_ms / 1000
     drawn = {}
     for row in worst:

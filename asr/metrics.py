@@ -6,6 +6,7 @@ targets; jiwer does the alignment. Rows are paired by id, never by position.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,22 +60,25 @@ class ErrorReport:
         )
 
 
-def _alignment_row(utt_id: str, ref: list[str], hyp: list[str], chunks: list[Any]) -> UttError:
-    parts: list[str] = []
-    counts = {"substitute": 0, "delete": 0, "insert": 0}
+def word_ops(ref: list[str], hyp: list[str], chunks: list[Any]) -> list[tuple[str, str, str]]:
+    """jiwer's alignment chunks -> one (op, ref word, hyp word) per position, op in equal /
+    substitute / delete / insert, "" where a side has no word."""
+    ops: list[tuple[str, str, str]] = []
     for ch in chunks:
         r = ref[ch.ref_start_idx : ch.ref_end_idx]
         h = hyp[ch.hyp_start_idx : ch.hyp_end_idx]
-        if ch.type == "equal":
-            parts.extend(r)
-        elif ch.type == "substitute":
-            parts.extend(f"({a}->{b})" for a, b in zip(r, h))
+        if ch.type in ("equal", "substitute"):
+            ops.extend((ch.type, a, b) for a, b in zip(r, h))
         elif ch.type == "delete":
-            parts.extend(f"({a}->*)" for a in r)
+            ops.extend(("delete", a, "") for a in r)
         else:
-            parts.extend(f"(*->{b})" for b in h)
-        if ch.type in counts:
-            counts[ch.type] += max(len(r), len(h))
+            ops.extend(("insert", "", b) for b in h)
+    return ops
+
+
+def _alignment_row(utt_id: str, ref: list[str], hyp: list[str], chunks: list[Any]) -> UttError:
+    ops = word_ops(ref, hyp, chunks)
+    counts = Counter(op for op, _, _ in ops)
     return UttError(
         utt_id=utt_id,
         ref=" ".join(ref),
@@ -83,7 +87,7 @@ def _alignment_row(utt_id: str, ref: list[str], hyp: list[str], chunks: list[Any
         substitutions=counts["substitute"],
         deletions=counts["delete"],
         insertions=counts["insert"],
-        alignment=" ".join(parts),
+        alignment=" ".join(r if op == "equal" else f"({r or '*'}->{h or '*'})" for op, r, h in ops),
     )
 
 
@@ -110,8 +114,8 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], normalizer: Normaliz
     ref_words = sum(len(r) for r in words.references)
     ref_chars = sum(len(r) for r in chars.references)
     return ErrorReport(
-        wer=_rate(words.substitutions + words.deletions + words.insertions, ref_words),
-        cer=_rate(chars.substitutions + chars.deletions + chars.insertions, ref_chars),
+        wer=error_rate(words.substitutions + words.deletions + words.insertions, ref_words),
+        cer=error_rate(chars.substitutions + chars.deletions + chars.insertions, ref_chars),
         substitutions=words.substitutions,
         deletions=words.deletions,
         insertions=words.insertions,
@@ -122,7 +126,7 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str], normalizer: Normaliz
     )
 
 
-def _rate(errors: int, total: int) -> float:
+def error_rate(errors: int, total: int) -> float:
     """Errors per reference unit; with no reference units, any error counts as 100%."""
     if total == 0:
         return 0.0 if errors == 0 else 1.0

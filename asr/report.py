@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import jiwer
 
+from asr.metrics import error_rate, word_ops
+
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:72em;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{padding:2px 10px;border-bottom:1px solid #ddd;
@@ -52,7 +54,7 @@ class Row:
 
     @property
     def wer(self) -> float:
-        return self.errors / self.ref_words if self.ref_words else float(self.errors > 0)
+        return error_rate(self.errors, self.ref_words)
 
 
 @dataclass
@@ -92,23 +94,10 @@ def read_decode_dir(path: Path) -> DecodeDir:
 
 def aligned_words(ref: str, hyp: str) -> list[tuple[str, str, str]]:
     """(op, ref word, hyp word) with op in equal/substitute/delete/insert; "" for no word."""
-    if not ref.split():
+    if not ref.split():  # jiwer refuses an empty reference
         return [("insert", "", w) for w in hyp.split()]
-    if not hyp.split():
-        return [("delete", w, "") for w in ref.split()]
     out = jiwer.process_words(ref, hyp)
-    r, h = out.references[0], out.hypotheses[0]
-    ops: list[tuple[str, str, str]] = []
-    for chunk in out.alignments[0]:
-        refs = r[chunk.ref_start_idx : chunk.ref_end_idx]
-        hyps = h[chunk.hyp_start_idx : chunk.hyp_end_idx]
-        if chunk.type in ("equal", "substitute"):
-            ops.extend((chunk.type, a, b) for a, b in zip(refs, hyps))
-        elif chunk.type == "delete":
-            ops.extend(("delete", a, "") for a in refs)
-        else:
-            ops.extend(("insert", "", b) for b in hyps)
-    return ops
+    return word_ops(out.references[0], out.hypotheses[0], out.alignments[0])
 
 
 def confusions(rows: Iterable[Row], top: int = 25) -> list[tuple[str, str, int]]:
@@ -119,8 +108,14 @@ def confusions(rows: Iterable[Row], top: int = 25) -> list[tuple[str, str, int]]
     return [(r, h, n) for (r, h), n in counts.most_common(top)]
 
 
+def worst_rank(errors: int, ref_words: int, utt_id: str) -> tuple[int, float, str]:
+    """Sort key of "worst": most errors, then highest WER; the report and the pictures
+    ``evaluate`` draws for it use this one order."""
+    return -errors, -error_rate(errors, ref_words), utt_id
+
+
 def worst_first(rows: Iterable[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: (-r.errors, -r.wer, r.id))
+    return sorted(rows, key=lambda r: worst_rank(r.errors, r.ref_words, r.id))
 
 
 @dataclass
@@ -132,7 +127,7 @@ class Group:
 
     @property
     def wer(self) -> float:
-        return self.errors / self.words if self.words else float(self.errors > 0)
+        return error_rate(self.errors, self.words)
 
 
 def breakdown(rows: Iterable[Row], key: Callable[[Row], str]) -> list[Group]:
