@@ -200,8 +200,9 @@ def export_checkpoint(
     the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
     output = Path(output)
     slim, written = inference_payload(model, output, decode)
-    stored = torch.bfloat16 if slim["config"]["decode"].get("precision") == "bf16" else torch.float16
-    if half or stored == torch.bfloat16:  # a bf16 model stores its weights in bf16
+    bf16 = slim["config"]["decode"].get("precision") == "bf16"  # a bf16 model stores bf16 weights
+    stored = torch.bfloat16 if bf16 else torch.float16 if half else None
+    if stored is not None:
         slim["model"] = {k: v.to(stored) if v.is_floating_point() else v for k, v in slim["model"].items()}
     return [save_checkpoint(slim, output), *written]
 

@@ -204,14 +204,13 @@ def _torchscript_runner(path: Path) -> tuple[Callable[..., Any], str]:
 
 
 def _graph_precision(path: Path, kind: str, stored: str, asked: str | None) -> str:
-    """What to run an exported graph at: as stored, or int8 for an fp32 ONNX file when asked.
-    ONNX Runtime's CPU provider and TorchScript graphs traced in fp32 have no bf16 path."""
-    want = asked or stored
-    if want in ("auto", stored) or (want == "fp32" and stored == "auto"):
-        return stored if stored != "auto" else "fp32"
-    if want == "int8" and kind == "onnx" and stored != "int8":
-        return "int8"
-    raise ValueError(f"{path}: a {kind} model exported at {stored} cannot run at {want} "
+    """What to run an exported graph at: as exported (fp32 unless int8), or int8 for an fp32
+    ONNX file when asked. ONNX Runtime's CPU provider and traced TorchScript have no bf16 path."""
+    exported = "int8" if stored == "int8" else "fp32"
+    want = exported if asked in (None, "auto") else asked
+    if want == exported or (want == "int8" and kind == "onnx"):
+        return want
+    raise ValueError(f"{path}: a {kind} model exported at {exported} cannot run at {want} "
                      "(ONNX: fp32 or int8; TorchScript: fp32); export it again with --precision")  # fmt: skip
 
 
@@ -222,14 +221,6 @@ def load_graph(path: PathLike, precision: str | None = None) -> Recognizer:
         raise FileNotFoundError(f"model not found: {path}")
     kind = model_kind(path)
     run, text = _onnx_runner(path) if kind == "onnx" else _torchscript_runner(path)
-    stored = json.loads(text).get("config", {}).get("decode", {}).get("precision", "auto") if text else "auto"
-    chosen = _graph_precision(path, kind, stored, precision)
-    if chosen == "int8" and stored != "int8":  # quantize an fp32 ONNX file for this run
-        with tempfile.TemporaryDirectory(prefix="asr-int8-") as tmp:
-            copy_ = Path(tmp) / "model.onnx"
-            shutil.copyfile(path, copy_)
-            _quantized_with_metadata(copy_, text)
-            run, _ = _onnx_runner(copy_)
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as err:
@@ -240,8 +231,15 @@ def load_graph(path: PathLike, precision: str | None = None) -> Recognizer:
     payload["feature_stats"] = {k: torch.tensor(v) for k, v in stats.items()} if stats else None
     payload["model"] = None
     recognizer = recognizer_from_payload(payload, str(path), build_model=False)
+    stored = recognizer.config.decode.precision
+    recognizer.precision = _graph_precision(path, kind, stored, precision)
+    if recognizer.precision == "int8" and stored != "int8":  # quantize an fp32 ONNX file for this run
+        with tempfile.TemporaryDirectory(prefix="asr-int8-") as tmp:
+            copy_ = Path(tmp) / "model.onnx"
+            shutil.copyfile(path, copy_)
+            _quantized_with_metadata(copy_, text)
+            run, _ = _onnx_runner(copy_)
     recognizer.model = GraphModel(run, recognizer.config.model.bidirectional, kind)  # type: ignore[assignment]
-    recognizer.precision = chosen
     return recognizer
 
 

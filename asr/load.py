@@ -48,7 +48,7 @@ def load_model(
     else:
         raise CheckpointError(f"{path} is a {kind} model; it cannot run with backend {backend!r}")
     decode = resolve_beside(recognizer.config.decode, path.parent)
-    if isinstance(recognizer.model, torch.nn.Module) and not isinstance(recognizer.model, export.GraphModel):
+    if not isinstance(recognizer.model, export.GraphModel):  # an eager model: cast or quantize it
         recognizer.precision = resolve(precision or decode.precision, device)
         recognizer.model = convert(recognizer.model, recognizer.precision)
     recognizer.config = dataclasses.replace(recognizer.config, decode=decode)
