@@ -112,15 +112,19 @@ def _draw(ax: Any, panel: Panel, runs: Sequence[tuple[str, list[dict[str, Any]]]
         ax.legend(fontsize=7)
 
 
-def runs_figure(exp_dirs: Sequence[Path], names: Sequence[str] | None = None) -> Any:
-    """One figure with every panel, each run in its own colour (named by its folder)."""
-    plt = pyplot()
-    runs = [(name, read_metrics(d)) for name, d in zip(names or [Path(d).name for d in exp_dirs], exp_dirs)]
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), dpi=80)
+def _panels_figure(runs: Sequence[tuple[str, list[dict[str, Any]]]]) -> Any:
+    """Every panel side by side, each run (name, metrics rows) in its own colour."""
+    fig, axes = pyplot().subplots(1, len(PANELS), figsize=(4 * len(PANELS), 3.2), dpi=80)
     for ax, panel in zip(axes, PANELS):
         _draw(ax, panel, runs)
     fig.tight_layout()
     return fig
+
+
+def runs_figure(exp_dirs: Sequence[Path], names: Sequence[str] | None = None) -> Any:
+    """One figure with every panel, each run in its own colour (named by its folder)."""
+    names = names or [Path(d).name for d in exp_dirs]
+    return _panels_figure([(name, read_metrics(d)) for name, d in zip(names, exp_dirs)])
 
 
 def plot_runs(exp_dirs: Sequence[Path], out: Path, names: Sequence[str] | None = None) -> Path:
@@ -132,20 +136,21 @@ def plot_runs(exp_dirs: Sequence[Path], out: Path, names: Sequence[str] | None =
 
 
 def training_plots(exp_dir: Path) -> list[Path]:
-    """``exp_dir/plots/{loss,valid,lr,grad_norm,steps}.png`` and ``overview.png``."""
+    """``exp_dir/plots/{loss,valid,lr,grad_norm,steps}.png`` and ``overview.png``, from one
+    read of ``metrics.jsonl``."""
     plt = pyplot()
-    rows = read_metrics(exp_dir)
+    run = [(Path(exp_dir).name, read_metrics(exp_dir))]
     out_dir = Path(exp_dir) / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for panel in PANELS:
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=80)
-        _draw(ax, panel, [(Path(exp_dir).name, rows)])
+        _draw(ax, panel, run)
         fig.tight_layout()
         (out_dir / f"{panel.name}.png").write_bytes(_png(fig, plt))
         written.append(out_dir / f"{panel.name}.png")
-    written.append(plot_runs([Path(exp_dir)], out_dir / "overview.png"))
-    return written
+    (out_dir / "overview.png").write_bytes(_png(_panels_figure(run), plt))
+    return [*written, out_dir / "overview.png"]
 
 
 def _token_label(token: str, index: int) -> str:

@@ -87,6 +87,14 @@ def whisper_system() -> Recognise | str:
     return run
 
 
+def timed(run: Recognise, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:
+    """Hypotheses and real-time factor, after one warm-up call (allocator, oneDNN plans, LM loading)."""
+    run(waves[:1])
+    start = time.perf_counter()
+    hyps = run(waves)
+    return hyps, (time.perf_counter() - start) / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifests", nargs="+", type=Path)
@@ -117,10 +125,7 @@ def main() -> None:
             if isinstance(run, str):
                 print(f"{name:22} {system:28} {'—':>7} {'—':>7} {'—':>7}  {run}")
                 continue
-            run(waves[:1])  # warm-up: allocator, oneDNN plans, LM loading
-            start = time.perf_counter()
-            hyps = run(waves)
-            rtf = (time.perf_counter() - start) / seconds
+            hyps, rtf = timed(run, waves, seconds)
             report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, normalizer)
             print(f"{name:22} {system:28} {100 * report.wer:6.1f}% {100 * report.cer:6.1f}% {rtf:7.4f}")
 

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, asr_system, whisper_system
+from compare_systems import BUNDLED, asr_system, timed, whisper_system
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.config import TextConfig
@@ -45,13 +44,6 @@ def log_probs(model: Path, backend: str, precision: str, waves: list[torch.Tenso
             result = recognizer.model(feats[None], torch.tensor([feats.shape[0]]))
             out.append(result.log_probs[0, : int(result.output_lengths[0])].float())
     return out
-
-
-def timed(run, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:
-    run(waves[:1])  # warm-up: oneDNN plans, LM loading
-    start = time.perf_counter()
-    hyps = run(waves)
-    return hyps, (time.perf_counter() - start) / seconds
 
 
 def main() -> None:
