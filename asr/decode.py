@@ -262,8 +262,12 @@ def _spellable_lexicon(
             dropped.append(word)
     for word in extra_words:
         mapped = f"{word}{WORD_BOUNDARY}".translate(table)
-        if word not in spellings and max(mapped) < "\x20":
+        if word in spellings:
+            continue
+        if max(mapped) < "\x20":
             spellings[word] = list(mapped.encode("ascii"))
+        else:
+            dropped.append(word)  # a hotword the model cannot spell is named like the others
     if dropped:
         logger.info("lexicon %s: %d words the model cannot spell are left out, e.g. %s",
                     path, len(dropped), dropped[0])  # fmt: skip
