@@ -103,7 +103,7 @@ def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or amp == "none":
         if amp in ("bf16", "fp16") and device.type != "cuda":
             logger.warning(
-                "train.amp=%s runs on CUDA only (bf16 trained 13x slower than fp32 on a CPU "
+                "train.amp=%s runs on CUDA only (bf16 trained 21x slower than fp32 on a CPU "
                 "without bf16 hardware: README, Precision); training in fp32 on %s",
                 amp,
                 device,

