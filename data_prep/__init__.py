@@ -20,6 +20,7 @@ PREPARERS = {
     "sphinx": "data_prep.sphinx",
     "kaldi": "data_prep.kaldi",
     "pseudo-label": "data_prep.pseudo_label",
+    "noise": "data_prep.noise",
 }
 
 
