@@ -93,6 +93,7 @@ def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> Deco
         "method": args.decoder, "beam_size": args.beam_size, "lm": args.lm, "lexicon": args.lexicon,
         "lm_weight": args.lm_weight, "word_score": args.word_score,
         "hotwords": " ".join(args.hotwords) if args.hotwords else None, "precision": args.precision,
+        "batch_seconds": args.batch_seconds,
     }  # fmt: skip
     if args.lm and args.decoder is None:
         flags["method"] = "beam"
@@ -113,6 +114,8 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--lm-weight", type=float)
     p.add_argument("--word-score", type=float)
     p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")
+    p.add_argument("--batch-seconds", type=float,
+                   help="padded audio seconds per batch; 0 = by device (CPU 60, CUDA 600)")  # fmt: skip
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

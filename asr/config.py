@@ -124,7 +124,8 @@ class DecodeConfig:
     """How log-probs become text. Inference flags may change these; nothing else."""
 
     method: Literal["greedy", "beam"] = "greedy"
-    batch_seconds: float = 600.0  # padded audio seconds per inference batch
+    # padded audio seconds per inference batch; 0 = by device (asr.runtime.inference_batch_seconds)
+    batch_seconds: float = 0.0
     chunk_seconds: float = 30.0  # longer inputs are transcribed in chunks of this length (0: never)
     chunk_overlap: float = 2.0  # seconds of context read on each side of a chunk
     beam_size: int = 50
@@ -269,6 +270,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("data.num_workers must be >= 0, or -1 for automatic")
     if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:
         problems.append("data.max_batch_seconds and data.max_duration must be positive")
+    if cfg.decode.batch_seconds < 0:
+        problems.append("decode.batch_seconds must be 0 (by device) or positive")
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
         problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:

@@ -30,7 +30,7 @@ from asr.decode import Decoder, Hypothesis, make_decoder
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import ErrorReport, score
 from asr.model import AcousticModel
-from asr.runtime import MissingDependency, pick_device, progress
+from asr.runtime import MissingDependency, inference_batch_seconds, pick_device, progress
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def evaluate(
     torch_device = pick_device(device)
     recognizer.to(torch_device)
     dataset = AsrDataset(utterances, recognizer.extractor)
-    loader = inference_loader(dataset, decode.batch_seconds, num_workers)
+    loader = inference_loader(dataset, inference_batch_seconds(decode.batch_seconds, torch_device), num_workers)
     decoder = make_decoder(recognizer.vocab, decode, torch_device)
     failed: list[tuple[str, str]] = []
     hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress, failed)

@@ -45,6 +45,7 @@ from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
 from asr.runtime import (
+    inference_batch_seconds,
     log_to_file,
     progress,
     rng_state,
@@ -323,7 +324,7 @@ def _train(
         train_dataset, sampler, workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
     valid_dataset = AsrDataset(valid_utts, extractor, normalizer, vocab)
-    valid_loader = inference_loader(valid_dataset, cfg.decode.batch_seconds, workers)
+    valid_loader = inference_loader(valid_dataset, inference_batch_seconds(cfg.decode.batch_seconds, device), workers)
 
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))

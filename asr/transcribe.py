@@ -25,7 +25,7 @@ from asr.data import DurationBucketSampler, Example, collate
 from asr.decode import Decoder, make_decoder
 from asr.load import load_model
 from asr.longaudio import pause_segments, stitched_log_probs
-from asr.runtime import pick_device, progress
+from asr.runtime import inference_batch_seconds, pick_device, progress
 
 AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def transcribe(
     torch_device = pick_device(device)
     recognizer.to(torch_device)
     decode = decode or recognizer.config.decode
-    cap = batch_seconds or decode.batch_seconds
+    cap = inference_batch_seconds(batch_seconds or decode.batch_seconds, torch_device)
     decoder = decoder or make_decoder(recognizer.vocab, decode, torch_device)
 
     results: list[Transcript | None] = [None] * len(items)

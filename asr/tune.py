@@ -19,7 +19,7 @@ from asr.data import AsrDataset, inference_loader
 from asr.decode import BeamDecoder
 from asr.manifest import read_manifest
 from asr.metrics import score
-from asr.runtime import pick_device, progress
+from asr.runtime import inference_batch_seconds, pick_device, progress
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def cache_log_probs(
     dataset = AsrDataset(utterances, recognizer.extractor)
     cached = []
     unreadable = set()
-    for batch in inference_loader(dataset, recognizer.config.decode.batch_seconds):
+    cap = inference_batch_seconds(recognizer.config.decode.batch_seconds, torch_device)
+    for batch in inference_loader(dataset, cap):
         for utt_id, reason in batch.failed:
             logger.warning("%s: skipped: %s", utt_id, reason)
             unreadable.add(utt_id)

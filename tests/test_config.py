@@ -57,3 +57,16 @@ def test_missing_fields_take_defaults():
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent/config.yaml")
+
+
+def test_inference_batch_seconds_by_device():
+    import torch
+
+    from asr.config import DecodeConfig
+    from asr.runtime import CPU_BATCH_SECONDS, inference_batch_seconds
+
+    auto = DecodeConfig().batch_seconds
+    assert auto == 0
+    assert inference_batch_seconds(auto, torch.device("cpu")) == CPU_BATCH_SECONDS < 600
+    assert inference_batch_seconds(auto, torch.device("cuda")) == 600
+    assert inference_batch_seconds(25.0, torch.device("cpu")) == 25.0  # a set value is kept

@@ -1,0 +1,64 @@
+"""Inference speed by batch size: ``asr.transcribe`` (greedy) on real clips with several
+``decode.batch_seconds`` caps, interleaved over rounds, best round each; the first cap is the
+baseline of the ratio column.
+
+Why: on a CPU a batch of 600 padded seconds (last round's default) was 2.7x slower per audio
+second than batches of 40 s, though batching shares weight reads — its activations no longer
+fit in the caches. This table picks the CPU default of ``batch_seconds: 0`` (auto).
+
+Usage: python benchmarks/inference_batch.py M.jsonl [...] [--caps 600 120 60 40 20 0.01]
+       [--max-utterances 40] [--rounds 3] [--model CKPT]   (0.01: one utterance per batch)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import random
+import time
+from pathlib import Path
+
+import torch
+from compare_systems import BUNDLED
+
+import asr
+from asr.audio import SAMPLE_RATE, load_audio
+from asr.manifest import read_manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("manifests", nargs="+", type=Path)
+    parser.add_argument("--model", type=Path, default=BUNDLED)
+    parser.add_argument("--caps", type=float, nargs="+", default=[600, 120, 60, 40, 20, 0.01])
+    parser.add_argument("--max-utterances", type=int, default=40, help="a seeded sample per set")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    recognizer = asr.load_model(args.model)
+    greedy = dataclasses.replace(recognizer.config.decode, method="greedy")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model}\n")
+    header = f"{'test set':24} {'batch s':>8} {'RTF':>8} {'x baseline':>10}"
+    print(header + "\n" + "-" * len(header))
+    for manifest in args.manifests:
+        utts = read_manifest(manifest)
+        utts = sorted(random.Random(0).sample(utts, min(args.max_utterances, len(utts))), key=lambda u: u.id)
+        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
+        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        asr.transcribe(recognizer, waves[:2], decode=greedy)  # warm-up
+        best = {cap: float("inf") for cap in args.caps}
+        texts = {}
+        for _ in range(args.rounds):
+            for cap in args.caps:
+                start = time.perf_counter()
+                out = asr.transcribe(recognizer, waves, decode=greedy, batch_seconds=cap)
+                best[cap] = min(best[cap], (time.perf_counter() - start) / seconds)
+                texts[cap] = [t.text for t in out]
+        differ = [cap for cap in args.caps if texts[cap] != texts[args.caps[0]]]
+        name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)}, {seconds:.0f} s)"
+        for cap in args.caps:
+            print(f"{name:24} {cap:8g} {best[cap]:8.4f} {best[args.caps[0]] / best[cap]:10.2f}")
+        print(f"{'':24} transcripts differ from the baseline's at caps: {differ or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
