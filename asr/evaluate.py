@@ -102,7 +102,9 @@ def evaluate(
     torch_device = pick_device(device)
     recognizer.to(torch_device)
     dataset = AsrDataset(utterances, recognizer.extractor)
-    loader = inference_loader(dataset, inference_batch_seconds(decode.batch_seconds, torch_device), num_workers)
+    loader = inference_loader(
+        dataset, inference_batch_seconds(decode.batch_seconds, torch_device), num_workers
+    )
     decoder = make_decoder(recognizer.vocab, decode, torch_device)
     failed: list[tuple[str, str]] = []
     hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress, failed)

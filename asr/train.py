@@ -17,30 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import logging
-import math
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from asr import distributed
 from asr.audio import AudioError
 from asr.augment import Augmenter
-from asr.checkpoint import build_payload, read_checkpoint, save_checkpoint
-from asr.config import ExperimentConfig, from_dict, save_config, to_dict
+from asr.checkpoint import read_checkpoint
+from asr.config import ExperimentConfig, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
-from asr.evaluate import ctc_loss, infer
+from asr.evaluate import infer
 from asr.explog import MetricsLog, check_free_space, check_writable
-from asr.features import FeatureExtractor
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
@@ -48,9 +44,7 @@ from asr.runtime import (
     inference_batch_seconds,
     log_to_file,
     progress,
-    rng_state,
     seed_everything,
-    set_rng_state,
 )
 from asr.text import Normalizer, Vocabulary
 from asr.trainset import (
@@ -61,24 +55,9 @@ from asr.trainset import (
     read_training_data,
     usable_for_training,
 )
+from asr.trainstep import NonFiniteError, Run, TrainState, amp_dtype, lr_lambda
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainState:
-    """Mutable progress, saved in every checkpoint (never part of the config)."""
-
-    epoch: int = 0  # epoch in progress, 0-based
-    batch_in_epoch: int = 0  # batches of that epoch already trained
-    step: int = 0  # optimiser steps taken
-    best_wer: float = math.inf
-    best_cer: float = math.inf  # breaks WER ties, e.g. while WER is still 100%
-    best_epoch: int = -1
-    epoch_wer: float = math.inf  # validation WER/CER of the last finished epoch (asr average --best)
-    epoch_cer: float = math.inf
-    skipped_steps: int = 0  # steps skipped for a non-finite loss or gradient, in all
-    skipped_in_a_row: int = 0
 
 
 @dataclass
@@ -90,27 +69,6 @@ class TrainSummary:
     epochs_done: int
     best_wer: float
     stopped_early: bool  # max_steps or a stop signal ended the run before the last epoch
-
-
-def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warm-up to 1, then cosine decay to ``min_ratio`` at ``total`` steps."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress_ = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress_))
-
-
-def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    if device.type != "cuda" or amp == "none":
-        if amp in ("bf16", "fp16") and device.type != "cuda":
-            logger.warning(
-                "train.amp=%s runs on CUDA only (bf16 trained 21x slower than fp32 on a CPU "
-                "without bf16 hardware: README, Precision); training in fp32 on %s",
-                amp,
-                device,
-            )
-        return None
-    return torch.float16 if amp == "fp16" else torch.bfloat16
 
 
 @contextlib.contextmanager
@@ -131,115 +89,6 @@ def _rank(wer: float, cer: float) -> tuple[float, float]:
     """Order of validation results for best.pt: by WER, but at or past 100% WER (an all-blank
     epoch scores exactly 100%, a model that has begun to spell scores more) by CER alone."""
     return (wer, cer) if wer < 1.0 else (1.0, cer)
-
-
-class NonFiniteError(RuntimeError):
-    """Too many optimiser steps in a row had a NaN/inf loss or gradient."""
-
-
-@dataclass
-class _Run:
-    """What one training run updates, and what its checkpoints hold."""
-
-    cfg: ExperimentConfig
-    model: AcousticModel
-    forward: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
-    extractor: FeatureExtractor
-    vocab: Vocabulary
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LambdaLR
-    scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype | None
-    device: torch.device
-    state: TrainState
-    dist: distributed.Dist
-    unreadable: set[str] = dataclasses.field(default_factory=set)  # utterances whose audio failed
-    # train.features_on=device: the extractor (on the device) and augmenter for waveform batches
-    batch_features: tuple[FeatureExtractor, Augmenter] | None = None
-
-    def to_device(self, batch: Batch) -> Batch:
-        if self.batch_features is not None:
-            with torch.no_grad():
-                batch = batch.with_features(*self.batch_features)  # moves the waveforms itself
-        return batch.to(self.device, non_blocking=True)
-
-    def save(self, *paths: Path, gather_rng: bool = True) -> None:
-        """Rank 0 writes ``paths``; every rank must call this at the same point (it gathers
-        each rank's RNG state so a resumed DDP run draws the same dropout masks)."""
-        rng: Any = rng_state()
-        if self.dist.enabled and gather_rng:
-            rng = {"ranks": self.dist.gather(rng)}
-        if not self.dist.is_main:
-            return
-        payload = build_payload(
-            self.cfg,
-            self.model,
-            self.extractor,
-            self.vocab,
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
-            scaler=self.scaler.state_dict(),
-            train_state=asdict(self.state),
-            rng=rng,
-        )
-        for path in paths:
-            save_checkpoint(payload, path)
-
-    def restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
-        self.scaler.load_state_dict(payload["scaler"])
-        self.state = from_dict(TrainState, payload["train_state"])
-        rng = payload["rng"]
-        if "ranks" in rng:  # saved by a DDP run
-            if len(rng["ranks"]) == self.dist.world_size:
-                set_rng_state(rng["ranks"][self.dist.rank])
-            else:
-                logger.warning("resuming on %d processes a run saved on %d: dropout RNG reseeded",
-                               self.dist.world_size, len(rng["ranks"]))  # fmt: skip
-                seed_everything(self.cfg.train.seed + 1000 * self.state.step + self.dist.rank)
-        else:
-            set_rng_state(rng)
-
-    def step(self, batch: Batch) -> tuple[float, float] | None:
-        """One optimiser step; returns (loss, gradient norm), or None when it was skipped.
-
-        The test is on the gradient norm after DDP's all-reduce: a NaN/inf loss on any rank
-        makes every rank's norm non-finite, so all ranks skip together (no extra collective)."""
-        with torch.autocast(
-            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
-        ):
-            out = self.forward(batch.features, batch.feature_lengths)
-        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        # the step's one wait for the device: the guard below must know whether to step
-        loss_value, grad_norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
-        if not math.isfinite(grad_norm):
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update()  # fp16: lowers the loss scale; a no-op otherwise
-            self.state.skipped_steps += 1
-            self.state.skipped_in_a_row += 1
-            logger.warning("non-finite %s at step %d (batch %s...); step skipped (%d so far)",
-                           "loss" if not math.isfinite(loss_value) else "gradient", self.state.step,
-                           ", ".join(batch.utt_ids[:3]), self.state.skipped_steps)  # fmt: skip
-            patience = self.cfg.train.nonfinite_patience
-            if patience and self.state.skipped_in_a_row >= patience:
-                raise NonFiniteError(
-                    f"{self.state.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
-                    f"(last batch: {', '.join(batch.utt_ids[:5])}); lower train.lr, use train.amp=bf16 "
-                    "instead of fp16, or check those utterances' audio for NaN samples"
-                )
-            return None
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        self.state.step += 1
-        self.state.skipped_in_a_row = 0
-        return loss_value, grad_norm
 
 
 def train(
@@ -324,7 +173,8 @@ def _train(
         train_dataset, sampler, workers, cfg.train.seed, pin_memory=device.type == "cuda"
     )
     valid_dataset = AsrDataset(valid_utts, extractor, normalizer, vocab)
-    valid_loader = inference_loader(valid_dataset, inference_batch_seconds(cfg.decode.batch_seconds, device), workers)
+    valid_batch = inference_batch_seconds(cfg.decode.batch_seconds, device)
+    valid_loader = inference_loader(valid_dataset, valid_batch, workers)
 
     # Model and optimisation; the schedule spans every planned epoch, whatever max_steps says.
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
@@ -345,12 +195,12 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_lambda(s, warmup, total_steps, min_ratio)
     )
-    amp_dtype = _amp_dtype(cfg.train.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    amp = amp_dtype(cfg.train.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     if info.is_main:
         check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
-    run = _Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp_dtype, device,
-               TrainState(), info)  # fmt: skip
+    run = Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp, device,
+              TrainState(), info)  # fmt: skip
     if features_on == "device":
         run.batch_features = (copy.deepcopy(extractor).to(device), augmenter)
     if resumed is not None:
@@ -359,7 +209,7 @@ def _train(
     logger.info(
         "model: %s, %.2fM parameters; %d train / %d valid utterances; %d steps planned; device %s%s%s",
         cfg.model.rnn_type, count_parameters(model) / 1e6, len(train_utts), len(valid_utts),
-        total_steps, device, f", amp {amp_dtype}" if amp_dtype else "",
+        total_steps, device, f", amp {amp}" if amp else "",
         f"; {info.world_size} processes (DDP), effective batch {info.world_size} x "
         f"{cfg.data.max_batch_seconds:g} s" if info.enabled else "",
     )  # fmt: skip
@@ -422,7 +272,7 @@ def _train(
 
 
 def _train_epoch(
-    run: _Run,
+    run: Run,
     loader: torch.utils.data.DataLoader[Batch],
     sampler: DurationBucketSampler,
     log: MetricsLog,

@@ -5,7 +5,7 @@ Log-probs are computed once; each row then decodes all of them. Speed is seconds
 decoding per hour of audio (lower is better); the ratio column compares with greedy.
 
 Usage: python benchmarks/decoding.py --model CKPT --manifest M.jsonl [--lm lm.arpa]
-       [--lm-weight 0.5 --word-score 0] [--beams 10 50 100]
+       [--lm-weight 0.5 --word-score 0] [--beams 10 50 100] [--thresholds 25 15] [--no-lm-rows]
 pyctcdecode pins numpy<2, so it is not a project dependency; to include it:
 pip install --no-deps pyctcdecode pygtrie  (rows with an LM need the kenlm module too).
 """
@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--lm-weight", type=float, default=0.5)
     parser.add_argument("--word-score", type=float, default=0.0)
     parser.add_argument("--beams", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[25.0],
+                        help="beam thresholds (log-prob distance from the best hypothesis)")  # fmt: skip
+    parser.add_argument("--no-lm-rows", action="store_true", help="only the rows with --lm")
     args = parser.parse_args()
     rec = load_model(args.model)
     refs, cached = cache_log_probs(rec, args.manifest, "cpu")
@@ -59,13 +62,16 @@ def main() -> None:
     print(f"{len(cached)} utterances, {audio_hours * 60:.1f} min of audio, torch {torch.__version__}\n")
     rows = [("greedy", ours(GreedyDecoder(rec.vocab)))]
     for beam in args.beams:
-        cfg = DecodeConfig(method="beam", beam_size=beam)
-        rows.append((f"beam {beam}, no LM", ours(BeamDecoder(rec.vocab, cfg))))
-        if args.lm:
-            lm_cfg = dataclasses.replace(
-                cfg, lm=args.lm, lm_weight=args.lm_weight, word_score=args.word_score
-            )
-            rows.append((f"beam {beam}, {args.lm.rsplit('/', 1)[-1]}", ours(BeamDecoder(rec.vocab, lm_cfg))))
+        for threshold in args.thresholds:
+            cfg = DecodeConfig(method="beam", beam_size=beam, beam_threshold=threshold)
+            name = f"beam {beam}" + (f" threshold {threshold:g}" if len(args.thresholds) > 1 else "")
+            if not args.no_lm_rows:
+                rows.append((f"{name}, no LM", ours(BeamDecoder(rec.vocab, cfg))))
+            if args.lm:
+                lm_cfg = dataclasses.replace(
+                    cfg, lm=args.lm, lm_weight=args.lm_weight, word_score=args.word_score
+                )
+                rows.append((f"{name}, {args.lm.rsplit('/', 1)[-1]}", ours(BeamDecoder(rec.vocab, lm_cfg))))
     try:
         from pyctcdecode import build_ctcdecoder
 

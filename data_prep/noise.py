@@ -101,7 +101,9 @@ def make_noise(
     speech: list[np.ndarray] = []
     if "babble" in kinds:
         if babble_from is None:
-            raise ValueError("babble needs speech to mix: --babble-from FOLDER_OR_MANIFEST (or leave babble out)")
+            raise ValueError(
+                "babble needs speech to mix: --babble-from FOLDER_OR_MANIFEST (or leave babble out)"
+            )
         speech = _speech(inputs(babble_from), 200, random.Random(seed))
         if len(speech) < 3:
             raise ValueError(f"babble needs at least 3 readable speech clips of 1 s or more in {babble_from}")
@@ -109,7 +111,7 @@ def make_noise(
     out_dir.mkdir(parents=True, exist_ok=True)
     samples = int(seconds * SAMPLE_RATE)
     rows = []
-    for k, kind in enumerate(kinds):
+    for kind in kinds:
         for i in range(count):
             rng = np.random.default_rng([seed, KINDS.index(kind), i])
             if kind in COLOURS:
@@ -133,9 +135,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=20, help="clips of each kind")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each clip")
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
-    parser.add_argument("--babble-from", type=Path, help="folder of speech audio, or a manifest, to mix babble from")
+    parser.add_argument(
+        "--babble-from", type=Path, help="folder of speech audio, or a manifest, to mix babble from"
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:
-    return {"noise": make_noise(args.out_dir, args.count, args.seconds, args.kinds, args.babble_from, args.seed)}
+    return {
+        "noise": make_noise(args.out_dir, args.count, args.seconds, args.kinds, args.babble_from, args.seed)
+    }

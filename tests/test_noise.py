@@ -18,7 +18,9 @@ def speech_dir(tmp_path):
     folder.mkdir()
     t = np.arange(24000) / 16000
     for k in range(5):
-        soundfile.write(folder / f"talker{k}.wav", 0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t * (1 + t)), 16000)
+        soundfile.write(
+            folder / f"talker{k}.wav", 0.3 * np.sin(2 * np.pi * (150 + 40 * k) * t * (1 + t)), 16000
+        )
     (folder / "broken.wav").write_bytes(b"RIFF....not audio")
     return folder
 
@@ -40,7 +42,9 @@ def test_colours_have_their_spectral_slope():
 def test_clips_manifest_levels_and_seeding(speech_dir, tmp_path, caplog):
     manifest = make_noise(tmp_path / "noise", count=2, seconds=1.5, babble_from=speech_dir, seed=3)
     rows = read_manifest(manifest)
-    assert [r.speaker for r in rows] == [k for k in ("white", "pink", "brown", "hum", "babble") for _ in range(2)]
+    assert [r.speaker for r in rows] == [
+        k for k in ("white", "pink", "brown", "hum", "babble") for _ in range(2)
+    ]
     assert all(r.text == "" and r.duration == 1.5 for r in rows)
     assert "broken.wav" in caplog.text  # the unreadable source is named, not fatal
     for row in rows:

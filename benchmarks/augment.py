@@ -1,0 +1,155 @@
+"""What each robustness augmentation does on real held-out speakers: same model, same steps.
+
+From one starting checkpoint, fine-tune one copy per arm for the same number of steps on the
+same batches (same seed), changing only the waveform augmentation: none, reverberation,
+background noise, telephone channel, or all three. Then decode (greedy) seeded samples of
+each test manifest clean and corrupted three ways — a simulated room, noise at 0-15 dB SNR from
+a noise manifest (make it with another seed than the training noise), the telephone band —
+and print WER per arm and condition, with the starting model as the first row.
+
+Usage:
+  python benchmarks/augment.py --init BEST.pt --train TRAIN.jsonl --valid VALID.jsonl \
+      --noise NOISE.jsonl --test-noise TEST_NOISE.jsonl --out DIR TEST.jsonl [...] \
+      [--steps 150] [--batch-seconds 60] [--arms none reverb noise telephone all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import torch
+
+import asr
+from asr.audio import load_audio
+from asr.augment import add_noise, reverberate, room_impulse_response, telephone
+from asr.config import DecodeConfig
+from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.metrics import score
+
+ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as in the start model
+    "none": {},
+    "reverb": {"reverb_prob": 0.5},
+    "noise": {"noise_prob": 0.5},
+    "telephone": {"telephone_prob": 0.3},
+    "all": {"reverb_prob": 0.5, "noise_prob": 0.5, "telephone_prob": 0.3},
+}
+CONDITIONS = ("clean", "reverb", "noise", "telephone")
+
+
+def sample(manifest: Path, n: int) -> list[Utterance]:
+    utts = read_manifest(manifest)
+    return sorted(random.Random(0).sample(utts, min(n, len(utts))), key=lambda u: u.id)
+
+
+def corrupt(wave: torch.Tensor, condition: str, noises: list[torch.Tensor], seed: int) -> torch.Tensor:
+    """One held-out clip under ``condition``, the same for every arm (seeded by clip)."""
+    gen = torch.Generator().manual_seed(seed)
+    if condition == "reverb":
+        return reverberate(wave, room_impulse_response(0.3 + 0.6 * float(torch.rand(1, generator=gen)), gen))
+    if condition == "noise":
+        noise = noises[int(torch.randint(len(noises), (1,), generator=gen))]
+        return add_noise(wave, noise, 15 * float(torch.rand(1, generator=gen)), gen)
+    if condition == "telephone":
+        return telephone(wave)
+    return wave
+
+
+def arm_config(start: asr.ExperimentConfig, arm: str, args: argparse.Namespace) -> asr.ExperimentConfig:
+    changes = {"reverb_prob": 0.0, "telephone_prob": 0.0, "noise_manifest": "", **ARMS[arm]}
+    if "noise_prob" in ARMS[arm]:
+        changes["noise_manifest"] = str(args.noise.resolve())
+    augment = dataclasses.replace(start.augment, **changes)
+    out = args.out / arm
+    return dataclasses.replace(
+        start,
+        exp_dir=str(out),
+        augment=augment,
+        data=dataclasses.replace(
+            start.data,
+            train_manifest=str(args.train.resolve()),
+            valid_manifest=str(out / "valid.jsonl"),
+            max_batch_seconds=args.batch_seconds,
+        ),  # fmt: skip
+        train=dataclasses.replace(
+            start.train,
+            init_from=str(args.init.resolve()),
+            max_steps=args.steps,
+            epochs=1,
+            lr=args.lr,
+            warmup_steps=max(1, args.steps // 10),
+            seed=0,
+            tensorboard=False,
+            plots=False,
+        ),  # fmt: skip
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tests", nargs="+", type=Path, help="held-out manifests (real speakers)")
+    parser.add_argument("--init", type=Path, required=True, help="starting checkpoint")
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument(
+        "--valid", type=Path, required=True, help="a sample of it picks nothing: runs end at --steps"
+    )
+    parser.add_argument("--noise", type=Path, required=True, help="noise manifest for training")
+    parser.add_argument(
+        "--test-noise", type=Path, required=True, help="other noise clips for the noisy tests"
+    )
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--batch-seconds", type=float, default=60.0)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per test set")
+    args = parser.parse_args()
+    start = asr.load_model(args.init)
+    noises = [load_audio(u.audio_filepath) for u in read_manifest(args.test_noise)]
+    tests = {}
+    for manifest in args.tests:
+        utts = sample(manifest, args.max_utterances)
+        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
+        for condition in CONDITIONS:
+            tests[(manifest.parent.name, condition)] = (
+                utts,
+                [corrupt(w, condition, noises, i) for i, w in enumerate(waves)],
+            )
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.jsonl"
+    done = {}
+    if results_path.exists():  # rerun: arms already measured are not trained again
+        done = {r["arm"]: r["wer"] for r in map(json.loads, results_path.read_text().splitlines())}
+    for arm in ["start", *args.arms]:
+        if arm not in done:
+            if arm == "start":
+                model = start
+            else:
+                cfg = arm_config(start.config, arm, args)
+                (args.out / arm).mkdir(parents=True, exist_ok=True)
+                write_manifest(sample(args.valid, 20), args.out / arm / "valid.jsonl", relative=False)
+                resume = (args.out / arm / "checkpoints" / "last.pt").exists()  # a killed arm continues
+                summary = asr.train(cfg, resume=resume, show_progress=False)
+                model = asr.load_model(summary.last_checkpoint)
+            greedy = DecodeConfig(method="greedy")
+            wer = {}
+            for (name, condition), (utts, waves) in tests.items():
+                hyps = [t.text for t in asr.transcribe(model, waves, decode=greedy)]
+                refs = {u.id: u.text for u in utts}
+                report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
+                wer[f"{name}/{condition}"] = round(100 * report.wer, 2)
+            done[arm] = wer
+            with results_path.open("a") as handle:
+                handle.write(json.dumps({"arm": arm, "wer": wer}) + "\n")
+        print(arm, json.dumps(done[arm]), flush=True)
+    columns = list(next(iter(done.values())))
+    print(f"\n{'arm':10} " + " ".join(f"{c:>22}" for c in columns))
+    for arm, wer in done.items():
+        print(f"{arm:10} " + " ".join(f"{wer[c]:21.1f}%" for c in columns))
+
+
+if __name__ == "__main__":
+    main()
