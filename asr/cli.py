@@ -90,7 +90,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> DecodeConfig:
     """The checkpoint's decode settings with the flags given on the command line."""
     flags = {
-        "method": args.decoder, "beam_size": args.beam_size, "lm": args.lm, "lexicon": args.lexicon,
+        "method": args.decoder, "beam_size": args.beam_size, "beam_threshold": args.beam_threshold,
+        "lm": args.lm, "lexicon": args.lexicon,
         "lm_weight": args.lm_weight, "word_score": args.word_score,
         "hotwords": " ".join(args.hotwords) if args.hotwords else None, "precision": args.precision,
         "batch_seconds": args.batch_seconds,
@@ -111,6 +112,7 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
     p.add_argument("--beam-size", type=int)
+    p.add_argument("--beam-threshold", type=float, help="prune hypotheses this far (log) below the best")
     p.add_argument("--lm-weight", type=float)
     p.add_argument("--word-score", type=float)
     p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")

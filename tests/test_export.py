@@ -138,3 +138,14 @@ def test_a_missing_optional_package_is_named_with_its_extra(tmp_path, monkeypatc
         export_graph(ckpt, tmp_path / "again.onnx", "onnx")
     with pytest.raises(MissingDependency, match=r"run with onnxruntime"):
         load_model(onnx_file)
+
+
+def test_cli_export_stores_the_decode_flags(tmp_path, trained_checkpoint):
+    from asr.cli import main
+
+    out = tmp_path / "tuned.pt"
+    flags = ["--beam-size", "7", "--beam-threshold", "4.5", "--batch-seconds", "30"]
+    assert main(["export", "-q", "--model", str(trained_checkpoint), "-o", str(out), *flags]) == 0
+    decode = load_model(out).config.decode
+    assert (decode.beam_size, decode.beam_threshold, decode.batch_seconds) == (7, 4.5, 30.0)
+    assert load_model(trained_checkpoint).config.decode.beam_threshold != 4.5
