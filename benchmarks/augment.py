@@ -26,6 +26,7 @@ import torch
 import asr
 from asr.audio import load_audio
 from asr.augment import add_noise, reverberate, room_impulse_response, telephone
+from asr.checkpoint import read_checkpoint
 from asr.config import DecodeConfig
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.metrics import score
@@ -121,34 +122,47 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.jsonl"
     done = {}
-    if results_path.exists():  # rerun: arms already measured are not trained again
-        done = {r["arm"]: r["wer"] for r in map(json.loads, results_path.read_text().splitlines())}
+    if results_path.exists():  # a rerun measures only what is missing
+        done = {r["arm"]: r for r in map(json.loads, results_path.read_text().splitlines()) if "cer" in r}
     for arm in ["start", *args.arms]:
         if arm not in done:
-            if arm == "start":
-                model = start
-            else:
-                cfg = arm_config(start.config, arm, args)
-                (args.out / arm).mkdir(parents=True, exist_ok=True)
-                write_manifest(sample(args.valid, 20), args.out / arm / "valid.jsonl", relative=False)
-                resume = (args.out / arm / "checkpoints" / "last.pt").exists()  # a killed arm continues
-                summary = asr.train(cfg, resume=resume, show_progress=False)
-                model = asr.load_model(summary.last_checkpoint)
-            greedy = DecodeConfig(method="greedy")
-            wer = {}
-            for (name, condition), (utts, waves) in tests.items():
-                hyps = [t.text for t in asr.transcribe(model, waves, decode=greedy)]
-                refs = {u.id: u.text for u in utts}
-                report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
-                wer[f"{name}/{condition}"] = round(100 * report.wer, 2)
-            done[arm] = wer
+            done[arm] = {"arm": arm, **measure(arm_model(arm, start, args), tests)}
             with results_path.open("a") as handle:
-                handle.write(json.dumps({"arm": arm, "wer": wer}) + "\n")
+                handle.write(json.dumps(done[arm]) + "\n")
         print(arm, json.dumps(done[arm]), flush=True)
-    columns = list(next(iter(done.values())))
-    print(f"\n{'arm':10} " + " ".join(f"{c:>22}" for c in columns))
-    for arm, wer in done.items():
-        print(f"{arm:10} " + " ".join(f"{wer[c]:21.1f}%" for c in columns))
+    columns = list(done["start"]["wer"])
+    print("\ngreedy WER / CER, %\n" + f"{'arm':10} " + " ".join(f"{c:>24}" for c in columns))
+    for arm, row in done.items():
+        cells = [f"{row['wer'][c]:.1f} / {row['cer'][c]:.1f}" for c in columns]
+        print(f"{arm:10} " + " ".join(f"{cell:>24}" for cell in cells))
+
+
+def arm_model(arm: str, start: asr.Recognizer, args: argparse.Namespace) -> asr.Recognizer:
+    """The start model, or the arm's model after ``--steps`` steps (trained now, or continued
+    or reused from ``out/ARM`` when a run was killed or measured before)."""
+    if arm == "start":
+        return start
+    last = args.out / arm / "checkpoints" / "last.pt"
+    if last.exists() and read_checkpoint(last)["train_state"]["step"] >= args.steps:
+        return asr.load_model(last)
+    (args.out / arm).mkdir(parents=True, exist_ok=True)
+    write_manifest(sample(args.valid, 20), args.out / arm / "valid.jsonl", relative=False)
+    summary = asr.train(arm_config(start.config, arm, args), resume=last.exists(), show_progress=False)
+    if summary.steps < args.steps:
+        raise SystemExit(f"{arm}: stopped at step {summary.steps} of {args.steps}; rerun to continue it")
+    return asr.load_model(summary.last_checkpoint)
+
+
+def measure(model: asr.Recognizer, tests: dict) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
+    greedy = DecodeConfig(method="greedy")
+    wer, cer = {}, {}
+    for (name, condition), (utts, waves) in tests.items():
+        hyps = [t.text for t in asr.transcribe(model, waves, decode=greedy)]
+        refs = {u.id: u.text for u in utts}
+        report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
+        wer[f"{name}/{condition}"] = round(100 * report.wer, 2)
+        cer[f"{name}/{condition}"] = round(100 * report.cer, 2)
+    return {"wer": wer, "cer": cer}
 
 
 if __name__ == "__main__":
