@@ -16,9 +16,10 @@ manifest, exp_dir, out_dir, *rest = sys.argv[1:]
 resume = "--resume" in rest
 overrides = [a for a in rest if a != "--resume"]
 train_module = importlib.import_module("asr.train")
+Run = importlib.import_module("asr.trainstep").Run
 seen: list[str] = []
 runs = []
-real_step = train_module._Run.step
+real_step = Run.step
 
 
 def recording_step(self, batch):  # type: ignore[no-untyped-def]
@@ -27,7 +28,7 @@ def recording_step(self, batch):  # type: ignore[no-untyped-def]
     return real_step(self, batch)
 
 
-train_module._Run.step = recording_step
+Run.step = recording_step
 summary = train_module.train(tiny_config(manifest, exp_dir, *overrides), resume=resume, show_progress=False)
 rank = int(os.environ["RANK"])
 # Parameters only: BatchNorm running statistics are per rank between steps (DDP broadcasts
