@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
@@ -16,6 +17,9 @@ import torch
 import torchaudio.functional as AF
 
 from asr._types import PathLike
+
+if TYPE_CHECKING:
+    from asr.manifest import Utterance
 
 SAMPLE_RATE = 16000  # Hz; every waveform inside asr has this rate
 
@@ -86,6 +90,11 @@ def load_audio(path: PathLike, offset: float = 0.0, duration: float | None = Non
     if not np.isfinite(mono).all():
         raise AudioError(path, "contains NaN or infinite samples")
     return resample(torch.from_numpy(np.ascontiguousarray(mono)), rate)
+
+
+def load_utterance(utt: Utterance) -> torch.Tensor:
+    """A manifest row's audio; its duration is trusted only to cut a segment out of a longer file."""
+    return load_audio(utt.audio_filepath, utt.offset, utt.duration if utt.offset > 0 else None)
 
 
 def resample(waveform: torch.Tensor, rate: int) -> torch.Tensor:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 import torchaudio.functional as AF
 
-from asr.audio import SAMPLE_RATE, load_audio, resample
+from asr.audio import SAMPLE_RATE, load_utterance, resample
 from asr.config import AugmentConfig
 from asr.manifest import Utterance
 
@@ -128,8 +128,7 @@ class Augmenter:
             waveform = reverberate(waveform, room_impulse_response(rt60, gen))
         if self.noises and _uniform(gen, 0.0, 1.0) < self.cfg.noise_prob:
             noise_utt = self.noises[_randint(gen, 0, len(self.noises) - 1)]
-            span = noise_utt.duration if noise_utt.offset > 0 else None
-            noise = load_audio(noise_utt.audio_filepath, noise_utt.offset, span)
+            noise = load_utterance(noise_utt)
             waveform = add_noise(
                 waveform, noise, _uniform(gen, self.cfg.snr_min_db, self.cfg.snr_max_db), gen
             )

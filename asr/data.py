@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from asr.audio import AudioError, load_audio
+from asr.audio import AudioError, load_utterance
 from asr.augment import Augmenter, item_generator
 from asr.features import FeatureExtractor, num_frames
 from asr.manifest import Utterance
@@ -122,9 +122,7 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
     def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
         """Features of ``utt`` (or its waveform ``[S, 1]`` with ``waveforms``) and SpecAugment's
         seed, augmented when ``gen`` is given and there is an augmenter."""
-        # The manifest duration is trusted only to cut a segment out of a longer file.
-        duration = utt.duration if utt.offset > 0 else None
-        waveform = load_audio(utt.audio_filepath, utt.offset, duration)
+        waveform = load_utterance(utt)
         augmenter = self.augmenter if gen is not None else None
         spec_seed = -1
         with torch.no_grad():

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 from pathlib import Path
 
 import torch
+from compare_systems import seeded_sample
 
 import asr
 from asr.audio import load_audio
@@ -42,8 +42,7 @@ CONDITIONS = ("clean", "reverb", "noise", "telephone")
 
 
 def sample(manifest: Path, n: int) -> list[Utterance]:
-    utts = read_manifest(manifest)
-    return sorted(random.Random(0).sample(utts, min(n, len(utts))), key=lambda u: u.id)
+    return seeded_sample(read_manifest(manifest), n)
 
 
 def corrupt(wave: torch.Tensor, condition: str, noises: list[torch.Tensor], seed: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.config import TextConfig
 from asr.load import load_model
-from asr.manifest import read_manifest
+from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
 from asr.text import Normalizer
 from asr.transcribe import transcribe
@@ -87,6 +87,14 @@ def whisper_system() -> Recognise | str:
     return run
 
 
+def seeded_sample(utts: list[Utterance], n: int | None) -> list[Utterance]:
+    """``n`` rows drawn with seed 0 and sorted by id, the same for every system and script; all
+    rows, as they are, when there are no more than ``n``."""
+    if n and len(utts) > n:
+        return sorted(random.Random(0).sample(utts, n), key=lambda u: u.id)
+    return utts
+
+
 def timed(run: Recognise, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:
     """Hypotheses and real-time factor, after one warm-up call (allocator, oneDNN plans, LM loading)."""
     run(waves[:1])
@@ -115,8 +123,7 @@ def main() -> None:
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
         utts = read_manifest(manifest)
-        if args.max_utterances and len(utts) > args.max_utterances:
-            utts = sorted(random.Random(0).sample(utts, args.max_utterances), key=lambda u: u.id)
+        utts = seeded_sample(utts, args.max_utterances)
         waves = [load_audio(u.audio_filepath) for u in utts]
         seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import random
 import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED
+from compare_systems import BUNDLED, seeded_sample
 
 import asr
 from asr.audio import SAMPLE_RATE, load_audio
@@ -41,7 +40,7 @@ def main() -> None:
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
         utts = read_manifest(manifest)
-        utts = sorted(random.Random(0).sample(utts, min(args.max_utterances, len(utts))), key=lambda u: u.id)
+        utts = seeded_sample(utts, args.max_utterances)
         waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
         seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
         asr.transcribe(recognizer, waves[:2], decode=greedy)  # warm-up

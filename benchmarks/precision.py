@@ -13,12 +13,11 @@ Usage: python benchmarks/precision.py MANIFEST.jsonl [...] [--max-utterances N] 
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, asr_system, timed, whisper_system
+from compare_systems import BUNDLED, asr_system, seeded_sample, timed, whisper_system
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.config import TextConfig
@@ -101,8 +100,7 @@ def main() -> None:
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
         utts = read_manifest(manifest)
-        if args.max_utterances and len(utts) > args.max_utterances:
-            utts = sorted(random.Random(0).sample(utts, args.max_utterances), key=lambda u: u.id)
+        utts = seeded_sample(utts, args.max_utterances)
         waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
         seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from asr.audio import SAMPLE_RATE, AudioError, load_audio
+from asr.audio import SAMPLE_RATE, AudioError, load_utterance
 from asr.checkpoint import atomic_output
 from asr.manifest import Utterance, write_manifest
 from data_prep.pseudo_label import inputs
@@ -74,8 +74,7 @@ def _speech(sources: Sequence[Utterance], limit: int, rng: random.Random) -> lis
         if len(clips) == limit:
             break
         try:
-            span = utt.duration if utt.offset > 0 else None
-            wave = load_audio(utt.audio_filepath, utt.offset, span).numpy().astype(np.float64)
+            wave = load_utterance(utt).numpy().astype(np.float64)
         except AudioError as err:
             logger.warning("babble source skipped: %s", err)
             continue
