@@ -49,20 +49,35 @@ def word_times(
         path, scores = AF.forced_align(log_probs[None].float().cpu(), targets, blank=0)
     except RuntimeError:  # too few frames for the repeats this path needs
         return []
-    spans = AF.merge_tokens(path[0], scores[0].exp(), blank=0)
     words: list[Word] = []
-    current: list = []
-    for span in [*spans, None]:
-        if span is None or vocab.tokens[span.token] == " ":
+    current: list[tuple[int, int, int, float]] = []  # (token, start, end, summed posterior)
+    for span in [*_token_spans(path[0], scores[0].exp()), None]:
+        if span is None or vocab.tokens[span[0]] == " ":
             if current:
-                text = "".join(vocab.tokens[s.token] for s in current)
-                confidence = sum(s.score * (s.end - s.start) for s in current) / sum(
-                    s.end - s.start for s in current
-                )
-                start = min(current[0].start * frame_seconds, duration)
-                end = min(current[-1].end * frame_seconds, duration)
+                text = "".join(vocab.tokens[token] for token, _, _, _ in current)
+                frames = sum(end - begin for _, begin, end, _ in current)
+                confidence = sum(total for _, _, _, total in current) / frames
+                start = min(current[0][1] * frame_seconds, duration)
+                end = min(current[-1][2] * frame_seconds, duration)
                 words.append(Word(text, start, end, round(float(confidence), 4)))
             current = []
         else:
             current.append(span)
     return words
+
+
+def _token_spans(path: torch.Tensor, probs: torch.Tensor) -> list[tuple[int, int, int, float]]:
+    """``(token, start frame, end frame, summed posterior)`` for each run of one non-blank token
+    in an alignment path. What ``torchaudio.functional.merge_tokens`` gives, in a few tensor
+    ops instead of a Python loop with a ``mean`` per token: merge_tokens was 6% of beam + LM
+    transcription time (cProfile, 30 LibriSpeech clips)."""
+    first = torch.ones_like(path, dtype=torch.bool)
+    first[1:] = path[1:] != path[:-1]
+    starts = first.nonzero().squeeze(1)
+    ends = torch.cat([starts[1:], starts.new_tensor([path.numel()])])
+    tokens = path[starts]
+    kept = tokens != 0
+    starts, ends, tokens = starts[kept], ends[kept], tokens[kept]
+    cumulative = torch.cat([probs.new_zeros(1), probs.double().cumsum(0)])
+    totals = (cumulative[ends] - cumulative[starts]).tolist()
+    return list(zip(tokens.tolist(), starts.tolist(), ends.tolist(), totals))

@@ -7,7 +7,9 @@ import pytest
 import soundfile
 import torch
 
-from asr.align import Word, word_times
+import torchaudio.functional as AF
+
+from asr.align import Word, _token_spans, word_times
 from asr.cli import main
 from asr.text import Vocabulary
 from asr.transcribe import Transcript
@@ -27,6 +29,20 @@ def test_word_times_from_a_known_path():
     assert words[1].start == pytest.approx(8 * 0.04) and words[1].end == pytest.approx(10 * 0.04)
     assert all(0.9 < w.confidence <= 1.0 for w in words)
     assert word_times(lp, [], vocab, 0.04) == []
+
+
+def test_token_spans_match_torchaudio_merge_tokens():
+    """Our vectorised spans are torchaudio's merge_tokens, on paths with repeats, blanks at
+    both ends, and none at all."""
+    generator = torch.Generator().manual_seed(0)
+    paths = [torch.randint(0, 4, (60,), generator=generator) for _ in range(20)]
+    paths += [torch.tensor([0, 0, 0]), torch.tensor([2, 2, 2]), torch.tensor([1])]
+    for path in paths:
+        probs = torch.rand(path.shape, generator=generator)
+        expected = [(s.token, s.start, s.end, s.score * (s.end - s.start)) for s in AF.merge_tokens(path, probs)]
+        got = _token_spans(path, probs)
+        assert [s[:3] for s in got] == [s[:3] for s in expected]
+        assert [s[3] for s in got] == pytest.approx([s[3] for s in expected], abs=1e-5)
 
 
 def test_cues_split_on_pauses_and_length():
