@@ -32,6 +32,7 @@ from asr import cli_data
 from asr.audio import SAMPLE_RATE, AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.config import ConfigError, DecodeConfig
+from asr.decode import make_decoder
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
@@ -91,6 +92,7 @@ def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> Deco
     """The checkpoint's decode settings with the flags given on the command line."""
     flags = {
         "method": args.decoder, "beam_size": args.beam_size, "beam_threshold": args.beam_threshold,
+        "beam_size_token": args.beam_size_token,
         "lm": args.lm, "lexicon": args.lexicon,
         "lm_weight": args.lm_weight, "word_score": args.word_score,
         "hotwords": " ".join(args.hotwords) if args.hotwords else None, "precision": args.precision,
@@ -113,6 +115,7 @@ def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
     p.add_argument("--beam-size", type=int)
     p.add_argument("--beam-threshold", type=float, help="prune hypotheses this far (log) below the best")
+    p.add_argument("--beam-size-token", type=int, help="tokens tried per frame, likeliest first (0: all)")
     p.add_argument("--lm-weight", type=float)
     p.add_argument("--word-score", type=float)
     p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")
@@ -184,11 +187,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     failures = successes = 0
     chunks = range(0, len(inputs), TRANSCRIBE_CHUNK)
     bar = progress(chunks, not args.quiet and len(chunks) > 1, desc=f"{len(inputs)} files", unit="chunk")
+    decoder = make_decoder(recognizer.vocab, decode, pick_device(args.device)) if inputs else None  # LM read once
     for start in bar:
         chunk = inputs[start : start + TRANSCRIBE_CHUNK]
         inner_bar = not args.quiet and len(chunks) == 1
         transcripts = asr.transcribe(recognizer, [a for a, _ in chunk], device=args.device, skip_errors=True,
-                                     show_progress=inner_bar, decode=decode)  # fmt: skip
+                                     show_progress=inner_bar, decode=decode, decoder=decoder)  # fmt: skip
         for (audio, _), t in zip(chunk, transcripts, strict=True):
             if t.error:
                 failures += 1

@@ -27,6 +27,7 @@ import torch
 
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.config import TextConfig
+from asr.decode import make_decoder
 from asr.load import load_model
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
@@ -44,7 +45,8 @@ def asr_system(model: Path, beam: bool, precision: str | None = None, backend: s
         decode = dataclasses.replace(decode, method="greedy")
     elif decode.method != "beam":
         raise SystemExit(f"{model} has no beam/LM decode settings (asr export --lm ...)")
-    return lambda waves: [t.text for t in transcribe(recognizer, waves, decode=decode, show_progress=False)]
+    decoder = make_decoder(recognizer.vocab, decode)  # built once, as `asr transcribe` does for all its files
+    return lambda waves: [t.text for t in transcribe(recognizer, waves, decode=decode, decoder=decoder)]
 
 
 def pocketsphinx_system() -> Recognise | str:

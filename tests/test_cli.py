@@ -13,7 +13,9 @@ import torch
 import yaml
 
 import asr
+import asr.cli
 from asr.cli import main
+from asr.decode import make_decoder
 from asr.manifest import read_manifest
 from conftest import TINY_OVERRIDES, TINY_TEXTS, tone_speech
 
@@ -114,7 +116,10 @@ def test_transcribe_keeps_going_after_a_bad_file(trained_checkpoint, tmp_path, c
     assert "2 of 3 files could not be transcribed" in captured.err
 
 
-def test_transcribe_folders_to_an_output_dir_and_resume(trained_checkpoint, tmp_path, capsys):
+def test_transcribe_folders_to_an_output_dir_and_resume(trained_checkpoint, tmp_path, capsys, monkeypatch):
+    built = []  # decoders made: one per command, not one per chunk of files (a beam decoder loads its LM)
+    monkeypatch.setattr(asr.cli, "make_decoder", lambda *a: built.append(a) or make_decoder(*a))
+    monkeypatch.setattr(asr.cli, "TRANSCRIBE_CHUNK", 1)
     corpus = tmp_path / "in"
     for sub, text in (("a", "bad"), ("b", "cab"), ("b/c", "face")):
         (corpus / sub).mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,7 @@ def test_transcribe_folders_to_an_output_dir_and_resume(trained_checkpoint, tmp_
     assert main(args) == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.txt"))
     assert written == ["a/x.txt", "b/c/x.txt", "b/x.txt"]
+    assert len(built) == 1
     direct = asr.transcribe(asr.load_model(trained_checkpoint), corpus / "b" / "c" / "x.wav")[0].text
     assert (out / "b" / "c" / "x.txt").read_text().strip() == direct
     assert "broken.wav" in capsys.readouterr().err
