@@ -130,6 +130,7 @@ class DecodeConfig:
     chunk_overlap: float = 2.0  # seconds of context read on each side of a chunk
     beam_size: int = 50
     beam_threshold: float = 25.0  # prune hypotheses this far (log) below the best
+    beam_size_token: int = 0  # extend each hypothesis by this many likeliest tokens a frame (0: all)
     lm: str = ""  # word n-gram LM (ARPA or KenLM binary); "" = lexicon-free, no LM
     lexicon: str = ""  # word -> spelling; "" = next to the LM (lm.lexicon), else from its words
     lm_weight: float = 0.5
@@ -272,6 +273,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("data.max_batch_seconds and data.max_duration must be positive")
     if cfg.decode.batch_seconds < 0:
         problems.append("decode.batch_seconds must be 0 (by device) or positive")
+    if cfg.decode.beam_size_token < 0:
+        problems.append("decode.beam_size_token must be 0 (every token) or positive")
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
         problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:

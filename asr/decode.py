@@ -111,10 +111,13 @@ class BeamDecoder:
         if hotwords and lexicon is None:
             raise ValueError("hotwords need an LM and its lexicon (--lm)")
         self.blank, silence = 0, tokens.index(WORD_BOUNDARY)
+        if cfg.beam_size_token < 0:
+            raise ValueError(f"beam_size_token must be 0 (every token) or positive, not {cfg.beam_size_token}")
+        token_beam = min(cfg.beam_size_token or len(tokens), len(tokens))
         token_ids = {t: i for i, t in enumerate(tokens)}
         if lexicon is None:
             options = fl.LexiconFreeDecoderOptions(
-                beam_size=cfg.beam_size, beam_size_token=len(tokens), beam_threshold=cfg.beam_threshold,
+                beam_size=cfg.beam_size, beam_size_token=token_beam, beam_threshold=cfg.beam_threshold,
                 lm_weight=0.0, sil_score=0.0, log_add=True,  # sum over a prefix's paths: -1.3 WER on LJ002
                 criterion_type=fl.CriterionType.CTC,
             )  # fmt: skip
@@ -138,7 +141,7 @@ class BeamDecoder:
             trie.insert(spelling, index, score(start, index)[1])
         trie.smear(fl.SmearingMode.MAX)  # flashlight's recipes use max with a lexicon
         options = fl.LexiconDecoderOptions(
-            beam_size=cfg.beam_size, beam_size_token=len(tokens), beam_threshold=cfg.beam_threshold,
+            beam_size=cfg.beam_size, beam_size_token=token_beam, beam_threshold=cfg.beam_threshold,
             lm_weight=cfg.lm_weight, word_score=cfg.word_score, unk_score=float("-inf"), sil_score=0.0,
             log_add=False, criterion_type=fl.CriterionType.CTC,
         )  # fmt: skip

@@ -153,6 +153,22 @@ def test_lm_fixes_an_ambiguous_word(vocab, tmp_path):
     assert BeamDecoder(vocab, weightless)(lp, lengths, ["u"])[0].text == "the hat sat"
 
 
+def test_token_beam_limits_what_the_lm_can_fix(vocab, tmp_path):
+    """With one token tried per frame the LM never sees "c" (0.4 against "h" 0.5); with two it does."""
+    pytest.importorskip("flashlight.lib.text.decoder")
+    model = build(CORPUS + [["the", "hat"]], order=2)
+    arpa = write_arpa(model, tmp_path / "lm.arpa")
+    write_lexicon(model, tmp_path / "lm.lexicon")
+    lp = peaked(vocab, "the cat sat", confusion={4: {"h": 0.5, "c": 0.4}})
+    lengths = torch.tensor([lp.shape[1]])
+    cfg = DecodeConfig(method="beam", lm=str(arpa), lm_weight=2.0, beam_size=20)
+    texts = {k: BeamDecoder(vocab, dataclasses.replace(cfg, beam_size_token=k))(lp, lengths, ["u"])[0].text
+             for k in (1, 2, 0)}  # fmt: skip
+    assert texts == {1: "the hat sat", 2: "the cat sat", 0: "the cat sat"}
+    with pytest.raises(ValueError, match="beam_size_token"):
+        BeamDecoder(vocab, dataclasses.replace(cfg, beam_size_token=-1))
+
+
 def test_missing_lm_or_lexicon(vocab, tmp_path):
     pytest.importorskip("flashlight.lib.text.decoder")
     with pytest.raises(FileNotFoundError, match="language model not found"):
