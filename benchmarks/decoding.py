@@ -5,7 +5,8 @@ Log-probs are computed once; each row then decodes all of them. Speed is seconds
 decoding per hour of audio (lower is better); the ratio column compares with greedy.
 
 Usage: python benchmarks/decoding.py --model CKPT --manifest M.jsonl [--lm lm.arpa]
-       [--lm-weight 0.5 --word-score 0] [--beams 10 50 100] [--thresholds 25 15] [--no-lm-rows]
+       [--lm-weight 0.5 --word-score 0] [--beams 10 50 100] [--thresholds 25 15]
+       [--token-beams 0 10] [--no-lm-rows]
 pyctcdecode pins numpy<2, so it is not a project dependency; to include it:
 pip install --no-deps pyctcdecode pygtrie  (rows with an LM need the kenlm module too).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[25.0],
                         help="beam thresholds (log-prob distance from the best hypothesis)")  # fmt: skip
+    parser.add_argument("--token-beams", type=int, nargs="+", default=[0],
+                        help="tokens tried per frame (decode.beam_size_token; 0: all)")  # fmt: skip
     parser.add_argument("--no-lm-rows", action="store_true", help="only the rows with --lm")
     args = parser.parse_args()
     rec = load_model(args.model)
@@ -61,17 +65,17 @@ def main() -> None:
     audio_hours = sum(lp.shape[0] for _, lp in cached) * rec.frame_seconds / 3600
     print(f"{len(cached)} utterances, {audio_hours * 60:.1f} min of audio, torch {torch.__version__}\n")
     rows = [("greedy", ours(GreedyDecoder(rec.vocab)))]
-    for beam in args.beams:
-        for threshold in args.thresholds:
-            cfg = DecodeConfig(method="beam", beam_size=beam, beam_threshold=threshold)
-            name = f"beam {beam}" + (f" threshold {threshold:g}" if len(args.thresholds) > 1 else "")
-            if not args.no_lm_rows:
-                rows.append((f"{name}, no LM", ours(BeamDecoder(rec.vocab, cfg))))
-            if args.lm:
-                lm_cfg = dataclasses.replace(
-                    cfg, lm=args.lm, lm_weight=args.lm_weight, word_score=args.word_score
-                )
-                rows.append((f"{name}, {args.lm.rsplit('/', 1)[-1]}", ours(BeamDecoder(rec.vocab, lm_cfg))))
+    for beam, threshold, tokens in itertools.product(args.beams, args.thresholds, args.token_beams):
+        cfg = DecodeConfig(method="beam", beam_size=beam, beam_threshold=threshold, beam_size_token=tokens)
+        name = f"beam {beam}" + (f" threshold {threshold:g}" if len(args.thresholds) > 1 else "")
+        name += f" tokens {tokens or 'all'}" if len(args.token_beams) > 1 else ""
+        if not args.no_lm_rows:
+            rows.append((f"{name}, no LM", ours(BeamDecoder(rec.vocab, cfg))))
+        if args.lm:
+            lm_cfg = dataclasses.replace(
+                cfg, lm=args.lm, lm_weight=args.lm_weight, word_score=args.word_score
+            )
+            rows.append((f"{name}, {args.lm.rsplit('/', 1)[-1]}", ours(BeamDecoder(rec.vocab, lm_cfg))))
     try:
         from pyctcdecode import build_ctcdecoder
 
