@@ -13,6 +13,8 @@ asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
 asr export --model CKPT -o OUT [--format checkpoint|onnx|torchscript] [--half] [--precision P] [--lm LM.arpa]
 asr stream [FILE|-] --model CKPT              live partial/final text (unidirectional models)
 asr serve [--model CKPT] [--port 8000]        HTTP API + web page
+
+(stream and serve are in asr.cli_live; the decoding flags they share, in asr.cli_decode)
 """
 
 from __future__ import annotations
@@ -23,22 +25,20 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import asr
-from asr import cli_data
-from asr.audio import SAMPLE_RATE, AudioError
+from asr import cli_data, cli_live
+from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
-from asr.config import ConfigError, DecodeConfig
+from asr.cli_decode import add_decode_flags, decode_config, model_path
+from asr.config import ConfigError
 from asr.decode import make_decoder
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
 from asr.manifest import ManifestError
-from asr.precision import PRECISIONS
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
-from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
 from asr.train import NonFiniteError
 from asr.writers import WRITERS
 from data_prep.common import AUDIO_SUFFIXES, audio_files
@@ -46,7 +46,6 @@ from data_prep.download import DownloadError
 from data_prep.synthetic import SynthesisError
 
 logger = logging.getLogger("asr")
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
 # Errors whose message says all a user needs; anything else keeps its traceback.
 USER_ERRORS = (
     MissingDependency,
@@ -62,14 +61,6 @@ USER_ERRORS = (
     FileExistsError,
     ValueError,
 )
-
-
-def _model_path(given: str | None) -> Path:
-    if given:
-        return Path(given)
-    if BUNDLED_MODEL.is_file():
-        return BUNDLED_MODEL
-    raise FileNotFoundError("no --model given and this install has no bundled model")
 
 
 def _default_decode_dir(model: Path, manifest: Path) -> Path:
@@ -88,50 +79,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decode_config(recognizer: asr.Recognizer, args: argparse.Namespace) -> DecodeConfig:
-    """The checkpoint's decode settings with the flags given on the command line."""
-    flags = {
-        "method": args.decoder, "beam_size": args.beam_size, "beam_threshold": args.beam_threshold,
-        "beam_size_token": args.beam_size_token,
-        "lm": args.lm, "lexicon": args.lexicon,
-        "lm_weight": args.lm_weight, "word_score": args.word_score,
-        "hotwords": " ".join(args.hotwords) if args.hotwords else None, "precision": args.precision,
-        "batch_seconds": args.batch_seconds,
-    }  # fmt: skip
-    if args.lm and args.decoder is None:
-        flags["method"] = "beam"
-    return dataclasses.replace(recognizer.config.decode, **{k: v for k, v in flags.items() if v is not None})
-
-
-def _add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
-    if backend:
-        p.add_argument("--backend", choices=["auto", "torch", *FORMATS], default="auto",
-                       help="torch, onnxruntime or TorchScript (default: by model file)")  # fmt: skip
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="the network's arithmetic: fp32, bf16 (fast on AMX/AVX-512-BF16 CPUs) or int8; "
-                   "auto = fp32 (default: the model's)")  # fmt: skip
-    p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
-    p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
-    p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
-    p.add_argument("--beam-size", type=int)
-    p.add_argument("--beam-threshold", type=float, help="prune hypotheses this far (log) below the best")
-    p.add_argument("--beam-size-token", type=int, help="tokens tried per frame, likeliest first (0: all)")
-    p.add_argument("--lm-weight", type=float)
-    p.add_argument("--word-score", type=float)
-    p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")
-    p.add_argument("--batch-seconds", type=float,
-                   help="padded audio seconds per batch; 0 = by device (CPU 60, CUDA 600)")  # fmt: skip
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model_path = _model_path(args.model)
-    recognizer = asr.load_model(model_path, backend=args.backend, precision=args.precision)
-    out_dir = Path(args.out) if args.out else _default_decode_dir(model_path, Path(args.manifest))
+    checkpoint = model_path(args.model)
+    recognizer = asr.load_model(checkpoint, backend=args.backend, precision=args.precision)
+    out_dir = Path(args.out) if args.out else _default_decode_dir(checkpoint, Path(args.manifest))
     report = asr.evaluate(
         recognizer,
         args.manifest,
         out_dir=out_dir,
-        decode=_decode_config(recognizer, args),
+        decode=decode_config(recognizer, args),
         device=args.device,
         num_workers=args.num_workers,
         show_progress=not args.quiet,
@@ -169,8 +125,8 @@ def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(_model_path(args.model), backend=args.backend, precision=args.precision)
-    decode = _decode_config(recognizer, args)
+    recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
+    decode = decode_config(recognizer, args)
     inputs = _transcribe_inputs(args.files)
     out_dir = Path(args.output_dir) if args.output_dir else None
     if args.resume and out_dir is None:
@@ -187,7 +143,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     failures = successes = 0
     chunks = range(0, len(inputs), TRANSCRIBE_CHUNK)
     bar = progress(chunks, not args.quiet and len(chunks) > 1, desc=f"{len(inputs)} files", unit="chunk")
-    decoder = make_decoder(recognizer.vocab, decode, pick_device(args.device)) if inputs else None  # LM read once
+    decoder = make_decoder(recognizer.vocab, decode, pick_device(args.device)) if inputs else None  # LM once
     for start in bar:
         chunk = inputs[start : start + TRANSCRIBE_CHUNK]
         inner_bar = not args.quiet and len(chunks) == 1
@@ -215,62 +171,9 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return 1 if failures and not successes else 0  # non-zero only when nothing could be transcribed
 
 
-def cmd_stream(args: argparse.Namespace) -> int:
-    recognizer = asr.load_model(_model_path(args.model), precision=args.precision)
-    streamer = Streamer(recognizer, _decode_config(recognizer, args), pause_seconds=args.pause)
-    samples = int(args.chunk_ms * SAMPLE_RATE / 1000)
-    if args.source == "-":
-        pieces = pcm_pieces(sys.stdin.buffer, samples)
-    else:
-        pieces = file_pieces(args.source, samples, realtime=args.realtime)
-    live = sys.stdout.isatty() and not args.json
-    latencies, compute, finals = [], 0.0, 0
-
-    def show(events: list[StreamEvent]) -> None:
-        nonlocal finals
-        for event in events:
-            latencies.extend(event.latencies)
-            finals += event.kind == "final"
-            if args.json:
-                print(json.dumps(dataclasses.asdict(event)), flush=True)
-            elif event.kind == "final":
-                print(f"\r\033[K{event.text}" if live else event.text, flush=True)
-            elif live:
-                print(f"\r\033[K{event.text}", end="", flush=True)
-
-    for piece in pieces:
-        started = time.perf_counter()
-        show(streamer.accept(piece))
-        compute += time.perf_counter() - started
-    started = time.perf_counter()
-    show(streamer.finish())
-    compute += time.perf_counter() - started
-    audio = streamer.acoustics.received / SAMPLE_RATE
-    if latencies:
-        median, p90 = percentile(latencies, 0.5), percentile(latencies, 0.9)
-        logger.info("%.1f s of audio, %d final segments; character latency median %.0f ms, p90 %.0f ms "
-                    "(audio still awaited + compute); compute %.3f x real time",
-                    audio, finals, 1000 * median, 1000 * p90, compute / max(audio, 1e-9))  # fmt: skip
-    return 0
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from asr.serve import ServiceLimits, serve
-    except ImportError as err:
-        hint = "pip install 'asr[serve]'"
-        raise MissingDependency(f"asr serve needs FastAPI and uvicorn ({err}): {hint}") from None
-
-    recognizer = asr.load_model(_model_path(args.model), backend=args.backend, precision=args.precision)
-    limits = ServiceLimits(max_mb=args.max_mb, max_seconds=args.max_seconds, queue_size=args.queue)
-    device = str(pick_device(args.device))
-    serve(recognizer, args.host, args.port, _decode_config(recognizer, args), limits, device)
-    return 0
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(args.model, backend="torch", precision="fp32")
-    decode = _decode_config(recognizer, args)
+    decode = decode_config(recognizer, args)
     if args.format == "checkpoint":
         written = export_checkpoint(args.model, args.output, half=args.half, decode=decode)
     elif args.half:
@@ -317,8 +220,8 @@ def cmd_lm_tune(args: argparse.Namespace) -> int:
 
     if not args.lm:
         raise ValueError("asr lm tune needs --lm")
-    recognizer = asr.load_model(_model_path(args.model), precision=args.precision)
-    decode = dataclasses.replace(_decode_config(recognizer, args), method="beam")
+    recognizer = asr.load_model(model_path(args.model), precision=args.precision)
+    decode = dataclasses.replace(decode_config(recognizer, args), method="beam")
     refs, cached = cache_log_probs(recognizer, args.manifest, args.device)
     rows = tune(recognizer, refs, cached, decode, args.lm_weights, args.word_scores, not args.quiet)
     print(f"{'lm_weight':>9} {'word_score':>10} {'WER %':>7} {'CER %':>7}")
@@ -338,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     lm_actions = cli_data.add_commands(sub, common)
+    cli_live.add_commands(sub, common)
     t = lm_actions.add_parser(
         "tune", parents=[common], help="grid-search LM weight and word score on a dev set"
     )
@@ -346,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
     t.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0])
     t.add_argument("--device", default="auto")
-    _add_decode_flags(t)
+    add_decode_flags(t)
     t.set_defaults(func=cmd_lm_tune, decoder="beam")
 
     p = sub.add_parser("train", parents=[common], help="train a model from a recipe config")
@@ -382,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--device", default="auto")
     p.add_argument("--num-workers", type=int, default=0)
-    _add_decode_flags(p)
+    add_decode_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", parents=[common], help="report.html of a decode dir, or compare two")
@@ -403,30 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")
     p.add_argument("--resume", action="store_true", help="skip files whose output is already in --output-dir")
     p.add_argument("--device", default="auto")
-    _add_decode_flags(p)
+    add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
-
-    p = sub.add_parser("stream", parents=[common], help="live partial and final text from a stream")
-    p.add_argument("source", nargs="?", default="-",
-                   help="audio file, or - (default): raw 16 kHz mono s16le PCM on stdin")  # fmt: skip
-    p.add_argument("--model", help="a unidirectional checkpoint (recipes/streaming)")
-    p.add_argument("--chunk-ms", type=float, default=100.0, help="audio per processing step")
-    p.add_argument("--pause", type=float, default=0.5, help="seconds of blank that end a segment")
-    p.add_argument("--realtime", action="store_true", help="pace a file as a live source (for demos)")
-    p.add_argument("--json", action="store_true", help="every partial and final event as a JSON line")
-    _add_decode_flags(p, backend=False)
-    p.set_defaults(func=cmd_stream)
-
-    p = sub.add_parser("serve", parents=[common], help="HTTP API and web page for transcription")
-    p.add_argument("--model", help="checkpoint or exported model (default: the bundled model)")
-    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-mb", type=float, default=50.0, help="largest request body")
-    p.add_argument("--max-seconds", type=float, default=3600.0, help="longest audio")
-    p.add_argument("--queue", type=int, default=8, help="requests waiting or running; more get 503")
-    p.add_argument("--device", default="auto")
-    _add_decode_flags(p)
-    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("average", parents=[common], help="average the weights of several checkpoints")
     p.add_argument("models", nargs="+", help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt)")
@@ -440,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["checkpoint", *FORMATS], default="checkpoint",
                    help="checkpoint (torch), onnx (runs with onnxruntime) or torchscript")  # fmt: skip
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
-    _add_decode_flags(p, backend=False)
+    add_decode_flags(p, backend=False)
     p.set_defaults(func=cmd_export)
     return parser
 
