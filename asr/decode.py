@@ -112,7 +112,7 @@ class BeamDecoder:
             raise ValueError("hotwords need an LM and its lexicon (--lm)")
         self.blank, silence = 0, tokens.index(WORD_BOUNDARY)
         if cfg.beam_size_token < 0:
-            raise ValueError(f"beam_size_token must be 0 (every token) or positive, not {cfg.beam_size_token}")
+            raise ValueError(f"beam_size_token must be 0 (all tokens) or positive, not {cfg.beam_size_token}")
         token_beam = min(cfg.beam_size_token or len(tokens), len(tokens))
         token_ids = {t: i for i, t in enumerate(tokens)}
         if lexicon is None:

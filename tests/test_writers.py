@@ -6,7 +6,6 @@ import re
 import pytest
 import soundfile
 import torch
-
 import torchaudio.functional as AF
 
 from asr.align import Word, _token_spans, word_times
@@ -39,7 +38,8 @@ def test_token_spans_match_torchaudio_merge_tokens():
     paths += [torch.tensor([0, 0, 0]), torch.tensor([2, 2, 2]), torch.tensor([1])]
     for path in paths:
         probs = torch.rand(path.shape, generator=generator)
-        expected = [(s.token, s.start, s.end, s.score * (s.end - s.start)) for s in AF.merge_tokens(path, probs)]
+        spans = AF.merge_tokens(path, probs)
+        expected = [(s.token, s.start, s.end, s.score * (s.end - s.start)) for s in spans]
         got = _token_spans(path, probs)
         assert [s[:3] for s in got] == [s[:3] for s in expected]
         assert [s[3] for s in got] == pytest.approx([s[3] for s in expected], abs=1e-5)
