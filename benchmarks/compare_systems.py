@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import SAMPLE_RATE, load_audio
+from asr.audio import SAMPLE_RATE, load_utterance
 from asr.config import TextConfig
 from asr.decode import make_decoder
 from asr.load import load_model
@@ -97,6 +97,13 @@ def seeded_sample(utts: list[Utterance], n: int | None) -> list[Utterance]:
     return utts
 
 
+def sample_waves(manifest: Path, n: int | None) -> tuple[list[Utterance], list[torch.Tensor], float]:
+    """A manifest's seeded sample (:func:`seeded_sample`), its waveforms and their total seconds."""
+    utts = seeded_sample(read_manifest(manifest), n)
+    waves = [load_utterance(u) for u in utts]
+    return utts, waves, sum(w.numel() for w in waves) / SAMPLE_RATE
+
+
 def timed(run: Recognise, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:
     """Hypotheses and real-time factor, after one warm-up call (allocator, oneDNN plans, LM loading)."""
     run(waves[:1])
@@ -124,10 +131,7 @@ def main() -> None:
     header = f"{'test set':22} {'system':28} {'WER':>7} {'CER':>7} {'RTF':>7}"
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
-        utts = read_manifest(manifest)
-        utts = seeded_sample(utts, args.max_utterances)
-        waves = [load_audio(u.audio_filepath) for u in utts]
-        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        utts, waves, seconds = sample_waves(manifest, args.max_utterances)
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"
         refs = {u.id: u.text for u in utts}
         for system, run in systems.items():

@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, seeded_sample
+from compare_systems import BUNDLED, sample_waves
 
 import asr
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.manifest import read_manifest
 
 
 def main() -> None:
@@ -39,10 +37,7 @@ def main() -> None:
     header = f"{'test set':24} {'batch s':>8} {'RTF':>8} {'x baseline':>10}"
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
-        utts = read_manifest(manifest)
-        utts = seeded_sample(utts, args.max_utterances)
-        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
-        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        utts, waves, seconds = sample_waves(manifest, args.max_utterances)
         asr.transcribe(recognizer, waves[:2], decode=greedy)  # warm-up
         best = {cap: float("inf") for cap in args.caps}
         texts = {}

@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, asr_system, seeded_sample, timed, whisper_system
+from compare_systems import BUNDLED, asr_system, sample_waves, timed, whisper_system
 
-from asr.audio import SAMPLE_RATE, load_audio
 from asr.config import TextConfig
 from asr.load import load_model
-from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel
 from asr.precision import cpu_has_bf16
@@ -99,10 +97,7 @@ def main() -> None:
     )
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
-        utts = read_manifest(manifest)
-        utts = seeded_sample(utts, args.max_utterances)
-        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
-        seconds = sum(w.numel() for w in waves) / SAMPLE_RATE
+        utts, waves, seconds = sample_waves(manifest, args.max_utterances)
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)})"
         refs = {u.id: u.text for u in utts}
 
