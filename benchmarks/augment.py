@@ -21,14 +21,14 @@ import json
 from pathlib import Path
 
 import torch
-from compare_systems import seeded_sample
+from compare_systems import sample_waves, seeded_sample
 
 import asr
-from asr.audio import load_audio
+from asr.audio import load_utterance
 from asr.augment import add_noise, reverberate, room_impulse_response, telephone
 from asr.checkpoint import read_checkpoint
 from asr.config import DecodeConfig
-from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.manifest import read_manifest, write_manifest
 from asr.metrics import score
 
 ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as in the start model
@@ -39,10 +39,6 @@ ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as
     "all": {"reverb_prob": 0.5, "noise_prob": 0.5, "telephone_prob": 0.3},
 }
 CONDITIONS = ("clean", "reverb", "noise", "telephone")
-
-
-def sample(manifest: Path, n: int) -> list[Utterance]:
-    return seeded_sample(read_manifest(manifest), n)
 
 
 def corrupt(wave: torch.Tensor, condition: str, noises: list[torch.Tensor], seed: int) -> torch.Tensor:
@@ -108,11 +104,10 @@ def main() -> None:
     parser.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per test set")
     args = parser.parse_args()
     start = asr.load_model(args.init)
-    noises = [load_audio(u.audio_filepath) for u in read_manifest(args.test_noise)]
+    noises = [load_utterance(u) for u in read_manifest(args.test_noise)]
     tests = {}
     for manifest in args.tests:
-        utts = sample(manifest, args.max_utterances)
-        waves = [load_audio(u.audio_filepath, u.offset, u.duration or None) for u in utts]
+        utts, waves, _ = sample_waves(manifest, args.max_utterances)
         for condition in CONDITIONS:
             tests[(manifest.parent.name, condition)] = (
                 utts,
@@ -145,7 +140,8 @@ def arm_model(arm: str, start: asr.Recognizer, args: argparse.Namespace) -> asr.
     if last.exists() and read_checkpoint(last)["train_state"]["step"] >= args.steps:
         return asr.load_model(last)
     (args.out / arm).mkdir(parents=True, exist_ok=True)
-    write_manifest(sample(args.valid, 20), args.out / arm / "valid.jsonl", relative=False)
+    valid = seeded_sample(read_manifest(args.valid), 20)
+    write_manifest(valid, args.out / arm / "valid.jsonl", relative=False)
     summary = asr.train(arm_config(start.config, arm, args), resume=last.exists(), show_progress=False)
     if summary.steps < args.steps:
         raise SystemExit(f"{arm}: stopped at step {summary.steps} of {args.steps}; rerun to continue it")
