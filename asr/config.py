@@ -274,7 +274,7 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     if cfg.decode.batch_seconds < 0:
         problems.append("decode.batch_seconds must be 0 (by device) or positive")
     if cfg.decode.beam_size_token < 0:
-        problems.append("decode.beam_size_token must be 0 (every token) or positive")
+        problems.append("decode.beam_size_token must be 0 (all tokens) or positive")
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
         problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:
