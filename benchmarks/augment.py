@@ -21,15 +21,13 @@ import json
 from pathlib import Path
 
 import torch
-from compare_systems import sample_waves, seeded_sample
+from compare_systems import greedy_scores, sample_waves, seeded_sample
 
 import asr
 from asr.audio import load_utterance
 from asr.augment import add_noise, reverberate, room_impulse_response, telephone
 from asr.checkpoint import read_checkpoint
-from asr.config import DecodeConfig
 from asr.manifest import read_manifest, write_manifest
-from asr.metrics import score
 
 ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as in the start model
     "none": {},
@@ -109,7 +107,7 @@ def main() -> None:
     for manifest in args.tests:
         utts, waves, _ = sample_waves(manifest, args.max_utterances)
         for condition in CONDITIONS:
-            tests[(manifest.parent.name, condition)] = (
+            tests[f"{manifest.parent.name}/{condition}"] = (
                 utts,
                 [corrupt(w, condition, noises, i) for i, w in enumerate(waves)],
             )
@@ -120,7 +118,7 @@ def main() -> None:
         done = {r["arm"]: r for r in map(json.loads, results_path.read_text().splitlines()) if "cer" in r}
     for arm in ["start", *args.arms]:
         if arm not in done:
-            done[arm] = {"arm": arm, **measure(arm_model(arm, start, args), tests)}
+            done[arm] = {"arm": arm, **greedy_scores(arm_model(arm, start, args), tests)}
             with results_path.open("a") as handle:
                 handle.write(json.dumps(done[arm]) + "\n")
         print(arm, json.dumps(done[arm]), flush=True)
@@ -146,18 +144,6 @@ def arm_model(arm: str, start: asr.Recognizer, args: argparse.Namespace) -> asr.
     if summary.steps < args.steps:
         raise SystemExit(f"{arm}: stopped at step {summary.steps} of {args.steps}; rerun to continue it")
     return asr.load_model(summary.last_checkpoint)
-
-
-def measure(model: asr.Recognizer, tests: dict) -> dict[str, dict[str, float]]:  # type: ignore[type-arg]
-    greedy = DecodeConfig(method="greedy")
-    wer, cer = {}, {}
-    for (name, condition), (utts, waves) in tests.items():
-        hyps = [t.text for t in asr.transcribe(model, waves, decode=greedy)]
-        refs = {u.id: u.text for u in utts}
-        report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
-        wer[f"{name}/{condition}"] = round(100 * report.wer, 2)
-        cer[f"{name}/{condition}"] = round(100 * report.cer, 2)
-    return {"wer": wer, "cer": cer}
 
 
 if __name__ == "__main__":

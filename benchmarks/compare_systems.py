@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from asr.audio import SAMPLE_RATE, load_utterance
-from asr.config import TextConfig
+from asr.checkpoint import Recognizer
+from asr.config import DecodeConfig, TextConfig
 from asr.decode import make_decoder
 from asr.load import load_model
 from asr.manifest import Utterance, read_manifest
@@ -102,6 +103,21 @@ def sample_waves(manifest: Path, n: int | None) -> tuple[list[Utterance], list[t
     utts = seeded_sample(read_manifest(manifest), n)
     waves = [load_utterance(u) for u in utts]
     return utts, waves, sum(w.numel() for w in waves) / SAMPLE_RATE
+
+
+def greedy_scores(
+    model: Recognizer, tests: dict[str, tuple[list[Utterance], list[torch.Tensor]]]
+) -> dict[str, dict[str, float]]:
+    """Greedy WER and CER, in %, of ``model`` on each named set of (rows, waveforms)."""
+    greedy = DecodeConfig(method="greedy")
+    wer, cer = {}, {}
+    for name, (utts, waves) in tests.items():
+        hyps = [t.text for t in transcribe(model, waves, decode=greedy)]
+        refs = {u.id: u.text for u in utts}
+        report = score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
+        wer[name] = round(100 * report.wer, 2)
+        cer[name] = round(100 * report.cer, 2)
+    return {"wer": wer, "cer": cer}
 
 
 def timed(run: Recognise, waves: list[torch.Tensor], seconds: float) -> tuple[list[str], float]:

@@ -138,3 +138,17 @@ from pathlib import Path; render(Rendering('sample', sys.argv[1], sys.argv[2], 1
     "$sample_text" "$sample_voice" ../../asr/assets/sample.flac
   asr transcribe ../../asr/assets/sample.flac
 fi
+if run_stage 8; then  # not run by default (stop_stage 7): --stage 8 --stop-stage 8
+  log "stage 8: model shape by measurement, on a digit-scale proxy that fits 2 CPU cores"
+  # FSDD george + jackson and the natural-voice digit strings to train; nicolas (unseen) to pick
+  # each arm's best epoch; yweweler (held out) to report. On a GPU, point --train/--valid at the
+  # real mix ($data/train2.jsonl, $data/valid.jsonl) for the full-scale table.
+  mkdir -p $data/arch
+  asr manifest merge $data/arch/fsdd.jsonl $data/fsdd/train.jsonl $data/fsdd/valid.jsonl
+  asr manifest split $data/arch/fsdd.jsonl $data/arch --by speaker --test-groups nicolas --valid 0 --test 1
+  mv $data/arch/test.jsonl $data/arch/nicolas.jsonl
+  asr manifest merge $data/arch/train_digits.jsonl $data/arch/train.jsonl $data/natural_digits/synthetic.jsonl
+  python ../../benchmarks/architecture.py --config config.yaml --train $data/arch/train_digits.jsonl \
+    --valid $data/arch/nicolas.jsonl --out $exp/arch $data/fsdd/test.jsonl --epochs 8 --lr 2e-3 --warmup 50 \
+    --speed-manifest $data/librispeech/valid.jsonl
+fi

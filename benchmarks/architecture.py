@@ -1,0 +1,172 @@
+"""Acoustic-model shape by measurement: depth, width, time stride and GRU against LSTM.
+
+Each arm changes only ``model`` fields of one base config; every arm trains from scratch on the
+same manifest for the same epochs and seed, keeps its best epoch by the validation manifest (use
+speakers that neither training nor the test sets have), and is then decoded greedily on each test
+manifest. Printed per arm: parameters, training speed (audio seconds per wall second, speed
+perturbation included), validation and test WER / CER, and inference speed on the test clips or
+``--speed-manifest``'s (greedy; all arms in the same rounds, after training) as a ratio to the
+first arm. Results go to ``OUT/results.jsonl``; a rerun measures only the arms missing there and
+continues a killed arm with ``--resume``.
+
+On 2 CPU cores the table is affordable only on a small task (the recipe README's digit proxy);
+the same command on a GPU with the recipe's training mix gives the full-scale table.
+
+Usage:
+  python benchmarks/architecture.py --config recipes/default/config.yaml --train T.jsonl \
+      --valid V.jsonl --out DIR TEST.jsonl [...] [--epochs 15] [--batch-seconds 20] [--lr 1.5e-3]
+      [--arms lstm-3x256-s4 gru-3x256-s4 ...] [--seed 0] [--speed-manifest M.jsonl]
+      [--set data.num_workers=0 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from compare_systems import greedy_scores, sample_waves
+
+import asr
+from asr.checkpoint import read_checkpoint
+from asr.config import DecodeConfig
+from asr.manifest import read_manifest
+from asr.model import count_parameters
+
+ARMS = {  # model fields changed from the base config, per arm; the first is the baseline
+    "lstm-3x256-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 256, "time_stride": 4},
+    "gru-3x256-s4": {"rnn_type": "gru", "num_layers": 3, "hidden_size": 256, "time_stride": 4},
+    "lstm-2x256-s4": {"rnn_type": "lstm", "num_layers": 2, "hidden_size": 256, "time_stride": 4},
+    "lstm-4x256-s4": {"rnn_type": "lstm", "num_layers": 4, "hidden_size": 256, "time_stride": 4},
+    "lstm-3x192-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 192, "time_stride": 4},
+    "lstm-3x384-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 384, "time_stride": 4},
+    "lstm-3x256-s2": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 256, "time_stride": 2},
+}
+
+
+def arm_config(base: asr.ExperimentConfig, arm: str, args: argparse.Namespace) -> asr.ExperimentConfig:
+    return dataclasses.replace(
+        base,
+        exp_dir=str((args.out / arm).resolve()),
+        model=dataclasses.replace(base.model, **ARMS[arm]),
+        data=dataclasses.replace(
+            base.data,
+            train_manifest=str(args.train.resolve()),
+            valid_manifest=str(args.valid.resolve()),
+            max_batch_seconds=args.batch_seconds,
+        ),  # fmt: skip
+        train=dataclasses.replace(
+            base.train,
+            init_from="",
+            epochs=args.epochs,
+            max_steps=0,
+            lr=args.lr,
+            warmup_steps=args.warmup,
+            seed=args.seed,
+            keep_epochs=0,
+            tensorboard=False,
+            plots=False,
+        ),  # fmt: skip
+    )
+
+
+def train_arm(cfg: asr.ExperimentConfig, train_seconds: float) -> tuple[Path, float]:
+    """Train (or continue) one arm; its best checkpoint and audio seconds trained per wall second,
+    from the wall time this process spent on it (a continued run counts only its own part)."""
+    last = Path(cfg.exp_dir) / "checkpoints" / "last.pt"
+    epochs_before = read_checkpoint(last)["train_state"]["epoch"] if last.exists() else 0
+    start = time.perf_counter()
+    summary = asr.train(cfg, resume=last.exists(), show_progress=False)
+    wall = time.perf_counter() - start
+    if summary.stopped_early or summary.best_checkpoint is None:
+        raise SystemExit(f"{cfg.exp_dir}: stopped after epoch {summary.epochs_done}; rerun to continue it")
+    epochs = max(summary.epochs_done - epochs_before, 1)
+    return summary.best_checkpoint, epochs * train_seconds / wall
+
+
+def inference_rtfs(
+    models: dict[str, asr.Recognizer], waves: list[torch.Tensor], seconds: float, rounds: int = 3
+) -> dict[str, float]:
+    """Greedy real-time factor per arm on the same clips, rounds interleaved over arms (so a load
+    that comes and goes falls on all of them), best round each."""
+    greedy = DecodeConfig(method="greedy")
+    best = dict.fromkeys(models, float("inf"))
+    for model in models.values():
+        asr.transcribe(model, waves[:2], decode=greedy)  # warm-up
+    for _ in range(rounds):
+        for arm, model in models.items():
+            start = time.perf_counter()
+            asr.transcribe(model, waves, decode=greedy)
+            best[arm] = min(best[arm], (time.perf_counter() - start) / seconds)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tests", nargs="+", type=Path, help="held-out manifests (unseen speakers)")
+    parser.add_argument("--config", type=Path, required=True, help="base config (model fields per arm)")
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--valid", type=Path, required=True, help="picks each arm's best epoch")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-seconds", type=float, default=20.0)
+    parser.add_argument("--lr", type=float, default=1.5e-3)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument(
+        "--speed-manifest", type=Path, help="clips for the inference-speed column (default: the test sets)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the same for every arm; rerun to see the spread")
+    parser.add_argument("--max-utterances", type=int, default=None, help="a seeded sample per test set")
+    parser.add_argument("--set", action="append", default=[], help="config override, as in asr train")
+    args = parser.parse_args()
+    base = asr.load_config(args.config, args.set)
+    train_seconds = sum(u.duration or 0.0 for u in read_manifest(args.train))
+    tests = {}
+    test_seconds = 0.0
+    for manifest in [args.valid, *args.tests]:
+        utts, waves, seconds = sample_waves(manifest, args.max_utterances)
+        tests[manifest.parent.name if manifest != args.valid else "valid"] = (utts, waves)
+        test_seconds += seconds if manifest != args.valid else 0.0
+    test_waves = [w for name, (_, waves) in tests.items() if name != "valid" for w in waves]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.jsonl"
+    done = {}
+    if results_path.exists():  # a rerun measures only what is missing
+        done = {r["arm"]: r for r in map(json.loads, results_path.read_text().splitlines())}
+    for arm in args.arms:
+        if arm not in done:
+            best, train_speed = train_arm(arm_config(base, arm, args), train_seconds)
+            model = asr.load_model(best)
+            done[arm] = {
+                "arm": arm,
+                "parameters": count_parameters(model.model),
+                "train_x_realtime": round(train_speed, 1),
+                **greedy_scores(model, tests),
+            }
+            with results_path.open("a") as handle:
+                handle.write(json.dumps(done[arm]) + "\n")
+        print(json.dumps(done[arm]), flush=True)
+    rows = [done[arm] for arm in args.arms]
+    if args.speed_manifest:  # e.g. sentences where the tests are digits: per-clip costs differ
+        _, test_waves, test_seconds = sample_waves(args.speed_manifest, 30)
+    models = {arm: asr.load_model(args.out / arm / "checkpoints" / "best.pt") for arm in args.arms}
+    rtf = inference_rtfs(models, test_waves, test_seconds)
+    columns = list(rows[0]["wer"])
+    header = f"{'arm':15} {'params':>7} {'train x RT':>10} {'infer x':>8} " + " ".join(
+        f"{c + ' WER/CER':>18}" for c in columns
+    )
+    print("\ngreedy WER / CER, %; infer x: inference speed relative to the first arm\n" + header)
+    for row in rows:
+        cells = [f"{row['wer'][c]:.1f} / {row['cer'][c]:.1f}" for c in columns]
+        print(
+            f"{row['arm']:15} {row['parameters'] / 1e6:6.2f}M {row['train_x_realtime']:10.1f} "
+            f"{rtf[rows[0]['arm']] / rtf[row['arm']]:8.2f} " + " ".join(f"{cell:>18}" for cell in cells)
+        )
+
+
+if __name__ == "__main__":
+    main()
