@@ -61,6 +61,9 @@ class ModelConfig:
     # Streaming models (bidirectional: false): output frames of future context seen through a
     # DeepSpeech2-style lookahead convolution after the recurrent stack; 0 = none.
     lookahead: int = 0
+    # Added to the LSTM forget gates' biases at initialisation (1.0 starts them mostly open, so
+    # gradients reach back in time from the first step); 0.0 keeps PyTorch's uniform init.
+    forget_bias: float = 0.0
 
 
 @dataclass(frozen=True)

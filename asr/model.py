@@ -102,6 +102,11 @@ class AcousticModel(nn.Module):
             bidirectional=cfg.bidirectional,
             dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
         )
+        if cfg.rnn_type == "lstm" and cfg.forget_bias:
+            with torch.no_grad():
+                for name, param in self.rnn.named_parameters():
+                    if name.startswith("bias_ih"):  # gates i, f, g, o: f is the second quarter
+                        param[cfg.hidden_size : 2 * cfg.hidden_size] += cfg.forget_bias
         self.dropout = nn.Dropout(cfg.dropout)
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self.lookahead = LookaheadConv(width, cfg.lookahead) if cfg.lookahead else None

@@ -44,6 +44,13 @@ ARMS = {  # model fields changed from the base config, per arm; the first is the
     "lstm-3x192-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 192, "time_stride": 4},
     "lstm-3x384-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 384, "time_stride": 4},
     "lstm-3x256-s2": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 256, "time_stride": 2},
+    "lstm-3x256-s4-f1": {  # forget gates' biases + 1 at initialisation
+        "rnn_type": "lstm",
+        "num_layers": 3,
+        "hidden_size": 256,
+        "time_stride": 4,
+        "forget_bias": 1.0,
+    },
 }
 
 

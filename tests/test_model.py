@@ -75,3 +75,26 @@ def test_per_direction_passes_equal_packed_sequences_with_gradients(rnn_type):
     assert all(torch.allclose(x, y, atol=1e-4) for x, y in zip(grads_a, grads_b))
     model.rnn_input = "padded"  # the plain pass is not exact: the control that the test can fail
     assert not torch.allclose(model(feats, lengths).log_probs[mask], a, atol=1e-5)
+
+
+def test_forget_bias_opens_only_the_lstm_forget_gates():
+    torch.manual_seed(0)
+    plain = AcousticModel(ModelConfig(hidden_size=16, num_layers=2), 80, 5)
+    torch.manual_seed(0)
+    opened = AcousticModel(ModelConfig(hidden_size=16, num_layers=2, forget_bias=1.0), 80, 5)
+    for (name, before), (_, after) in zip(plain.rnn.named_parameters(), opened.rnn.named_parameters()):
+        shift = after - before
+        if name.startswith("bias_ih"):  # gates i, f, g, o
+            assert torch.allclose(shift[16:32], torch.ones(16))
+            assert not shift[:16].any() and not shift[32:].any()
+        else:
+            assert not shift.any(), name
+    torch.manual_seed(0)
+    gru = AcousticModel(ModelConfig(rnn_type="gru", hidden_size=16, forget_bias=1.0), 80, 5)
+    torch.manual_seed(0)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            gru.parameters(), AcousticModel(ModelConfig(rnn_type="gru", hidden_size=16), 80, 5).parameters()
+        )
+    )
