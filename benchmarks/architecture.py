@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from compare_systems import greedy_scores, sample_waves
+from compare_systems import greedy_scores, interleaved, sample_waves
 
 import asr
 from asr.checkpoint import read_checkpoint
@@ -94,23 +94,6 @@ def train_arm(cfg: asr.ExperimentConfig, train_seconds: float) -> tuple[Path, fl
     return summary.best_checkpoint, epochs * train_seconds / wall
 
 
-def inference_rtfs(
-    models: dict[str, asr.Recognizer], waves: list[torch.Tensor], seconds: float, rounds: int = 3
-) -> dict[str, float]:
-    """Greedy real-time factor per arm on the same clips, rounds interleaved over arms (so a load
-    that comes and goes falls on all of them), best round each."""
-    greedy = DecodeConfig(method="greedy")
-    best = dict.fromkeys(models, float("inf"))
-    for model in models.values():
-        asr.transcribe(model, waves[:2], decode=greedy)  # warm-up
-    for _ in range(rounds):
-        for arm, model in models.items():
-            start = time.perf_counter()
-            asr.transcribe(model, waves, decode=greedy)
-            best[arm] = min(best[arm], (time.perf_counter() - start) / seconds)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tests", nargs="+", type=Path, help="held-out manifests (unseen speakers)")
@@ -132,13 +115,15 @@ def main() -> None:
     args = parser.parse_args()
     base = asr.load_config(args.config, args.set)
     train_seconds = sum(u.duration or 0.0 for u in read_manifest(args.train))
-    tests = {}
+    valid_utts, valid_waves, _ = sample_waves(args.valid, args.max_utterances)
+    tests = {"valid": (valid_utts, valid_waves)}
+    test_waves: list[torch.Tensor] = []
     test_seconds = 0.0
-    for manifest in [args.valid, *args.tests]:
+    for manifest in args.tests:
         utts, waves, seconds = sample_waves(manifest, args.max_utterances)
-        tests[manifest.parent.name if manifest != args.valid else "valid"] = (utts, waves)
-        test_seconds += seconds if manifest != args.valid else 0.0
-    test_waves = [w for name, (_, waves) in tests.items() if name != "valid" for w in waves]
+        tests[manifest.parent.name] = (utts, waves)
+        test_waves += waves
+        test_seconds += seconds
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.jsonl"
     done = {}
@@ -160,8 +145,12 @@ def main() -> None:
     rows = [done[arm] for arm in args.arms]
     if args.speed_manifest:  # e.g. sentences where the tests are digits: per-clip costs differ
         _, test_waves, test_seconds = sample_waves(args.speed_manifest, 30)
+    greedy = DecodeConfig(method="greedy")
     models = {arm: asr.load_model(args.out / arm / "checkpoints" / "best.pt") for arm in args.arms}
-    rtf = inference_rtfs(models, test_waves, test_seconds)
+    runs = {
+        arm: lambda w, m=m: [t.text for t in asr.transcribe(m, w, decode=greedy)] for arm, m in models.items()
+    }
+    rtf, _ = interleaved(runs, test_waves, test_seconds, rounds=3)
     columns = list(rows[0]["wer"])
     header = f"{'arm':15} {'params':>7} {'train x RT':>10} {'infer x':>8} " + " ".join(
         f"{c + ' WER/CER':>18}" for c in columns

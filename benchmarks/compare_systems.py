@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from asr.transcribe import transcribe
 
 BUNDLED = Path(__file__).resolve().parent.parent / "asr" / "assets" / "model.pt"
 Recognise = Callable[[list[torch.Tensor]], list[str]]
+K = TypeVar("K")
 
 
 def asr_system(model: Path, beam: bool, precision: str | None = None, backend: str = "auto") -> Recognise:
@@ -126,6 +128,23 @@ def timed(run: Recognise, waves: list[torch.Tensor], seconds: float) -> tuple[li
     start = time.perf_counter()
     hyps = run(waves)
     return hyps, (time.perf_counter() - start) / seconds
+
+
+def interleaved(
+    runs: dict[K, Recognise], waves: list[torch.Tensor], seconds: float, rounds: int
+) -> tuple[dict[K, float], dict[K, list[str]]]:
+    """Best real-time factor and hypotheses of each run, after a warm-up call each, over ``rounds``
+    rounds that go through every run in turn, so a load that comes and goes falls on all of them."""
+    for run in runs.values():
+        run(waves[:2])
+    best = dict.fromkeys(runs, float("inf"))
+    hyps = {}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            start = time.perf_counter()
+            hyps[key] = run(waves)
+            best[key] = min(best[key], (time.perf_counter() - start) / seconds)
+    return best, hyps
 
 
 def main() -> None:

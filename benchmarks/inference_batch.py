@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, sample_waves
+from compare_systems import BUNDLED, interleaved, sample_waves
 
 import asr
 
@@ -38,15 +37,13 @@ def main() -> None:
     print(header + "\n" + "-" * len(header))
     for manifest in args.manifests:
         utts, waves, seconds = sample_waves(manifest, args.max_utterances)
-        asr.transcribe(recognizer, waves[:2], decode=greedy)  # warm-up
-        best = {cap: float("inf") for cap in args.caps}
-        texts = {}
-        for _ in range(args.rounds):
-            for cap in args.caps:
-                start = time.perf_counter()
-                out = asr.transcribe(recognizer, waves, decode=greedy, batch_seconds=cap)
-                best[cap] = min(best[cap], (time.perf_counter() - start) / seconds)
-                texts[cap] = [t.text for t in out]
+        runs = {
+            cap: lambda w, cap=cap: [
+                t.text for t in asr.transcribe(recognizer, w, decode=greedy, batch_seconds=cap)
+            ]
+            for cap in args.caps
+        }
+        best, texts = interleaved(runs, waves, seconds, args.rounds)
         differ = [cap for cap in args.caps if texts[cap] != texts[args.caps[0]]]
         name = f"{manifest.parent.name}/{manifest.stem} ({len(utts)}, {seconds:.0f} s)"
         for cap in args.caps:
