@@ -4,7 +4,8 @@ The same interpolated modified Kneser-Ney model as :func:`asr.lm.build` (which s
 readable reference; the tests hold the two equal), computed on numpy arrays instead of dicts:
 
 1. Words get integer ids as the text streams by; every ``chunk`` of tokens is cut into n-grams of
-   each order, counted, and appended to a run file per (order, partition) on disk.
+   each order, counted, and appended to a run file per (order, partition) on disk
+   (:mod:`asr.ngramcounts`).
 2. An n-gram's partition is a hash of its second-to-last word. With that one key, everything the
    estimate joins stays inside a partition: an n-gram, the (n+1)-grams whose suffix it is
    (continuation counts), its context's other followers (discounting mass), and the lower-order
@@ -24,187 +25,29 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from asr.lm import BOS, EOS, UNK, discounts, prune_thresholds
+from asr.lm import discounts, prune_thresholds
+from asr.ngramcounts import (
+    BACKOFF,
+    BOS_ID,
+    EOS_ID,
+    MAX_ORDER,
+    RECORD,
+    UNK_ID,
+    BuildStats,
+    NgramCounter,
+    RunStore,
+    find_keys,
+    pack,
+    sorted_unique,
+    unpack,
+)
 
 logger = logging.getLogger(__name__)
-
-BITS = 21  # per id: 2 M words
-MAX_WORDS = (1 << BITS) - 1
-MAX_ORDER = 6
-UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
-RECORD = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("count", "<u8")])
-BACKOFF = np.dtype([("k0", "<u8"), ("k1", "<u8"), ("value", "<f8")])
-
-
-@dataclass
-class BuildStats:
-    sentences: int = 0
-    words: int = 0
-    vocabulary: int = 0
-    ngrams: list[int] = field(default_factory=list)  # written, per order
-    seconds: float = 0.0
-    partitions: int = 0
-
-
-# ---------------------------------------------------------------- packing n-grams into keys
-
-
-def pack(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Ids (one array per position) -> (k0, k1): positions 0-2 in k0, 3-5 in k1, first id highest."""
-    keys = []
-    for part in (columns[:3], columns[3:6]):
-        key = np.zeros(len(columns[0]), np.uint64)
-        for position in range(3):
-            key <<= np.uint64(BITS)
-            if position < len(part):
-                key |= part[position].astype(np.uint64)
-        keys.append(key)
-    return keys[0], keys[1]
-
-
-def unpack(k0: np.ndarray, k1: np.ndarray, n: int) -> list[np.ndarray]:
-    mask = np.uint64(MAX_WORDS)
-    columns = []
-    for position in range(n):
-        key = k0 if position < 3 else k1
-        shift = np.uint64(BITS * (2 - position % 3))
-        columns.append(((key >> shift) & mask).astype(np.int64))
-    return columns
-
-
-def _sorted_unique(records: np.ndarray) -> np.ndarray:
-    """Records sorted by key with equal keys' counts summed."""
-    if len(records) == 0:
-        return records
-    records = records[np.lexsort((records["k1"], records["k0"]))]
-    starts = np.flatnonzero(
-        np.r_[True, (records["k0"][1:] != records["k0"][:-1]) | (records["k1"][1:] != records["k1"][:-1])]
-    )
-    out = records[starts].copy()
-    out["count"] = np.add.reduceat(records["count"], starts)
-    return out
-
-
-def _find(k0: np.ndarray, k1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each (q0, q1) in the sorted keys (k0, k1), and whether it is there."""
-    if len(k0) == 0:
-        return np.zeros(len(q0), np.int64), np.zeros(len(q0), bool)
-    # Two-key search: one structured view compares lexicographically.
-    keys = np.rec.fromarrays([k0, k1], names="a,b")
-    queries = np.rec.fromarrays([q0, q1], names="a,b")
-    index = np.searchsorted(keys, queries)
-    inside = index < len(k0)
-    clipped = np.minimum(index, len(k0) - 1)
-    found = inside & (k0[clipped] == q0) & (k1[clipped] == q1)
-    return clipped, found
-
-
-# ---------------------------------------------------------------- the on-disk store
-
-
-class _Store:
-    """Run files per (kind, order, partition), appended as raw records and read back whole."""
-
-    def __init__(self, folder: Path, partitions: int) -> None:
-        self.folder, self.partitions = folder, partitions
-
-    def path(self, kind: str, n: int, p: int) -> Path:
-        return self.folder / f"{kind}.{n}.{p}.bin"
-
-    def append(self, kind: str, n: int, p: int, records: np.ndarray) -> None:
-        if len(records):
-            with self.path(kind, n, p).open("ab") as handle:
-                records.tofile(handle)
-
-    def read(self, kind: str, n: int, p: int, dtype: np.dtype) -> np.ndarray:
-        path = self.path(kind, n, p)
-        return np.fromfile(path, dtype) if path.exists() else np.zeros(0, dtype)
-
-    def write(self, kind: str, n: int, p: int, records: np.ndarray) -> None:
-        self.path(kind, n, p).unlink(missing_ok=True)
-        self.append(kind, n, p, records)
-
-    def route(self, kind: str, n: int, key_word: np.ndarray, records: np.ndarray) -> None:
-        """Append each record to the partition of its ``key_word``."""
-        part = partition_of(key_word, self.partitions)
-        for p in np.unique(part):
-            self.append(kind, n, int(p), records[part == p])
-
-
-def partition_of(word_ids: np.ndarray, partitions: int) -> np.ndarray:
-    return ((word_ids.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) % np.uint64(
-        partitions
-    )
-
-
-# ---------------------------------------------------------------- pass 1: counting
-
-
-class _Counter:
-    def __init__(
-        self, order: int, store: _Store, chunk_tokens: int, vocabulary: dict[str, int] | None
-    ) -> None:
-        self.order, self.store, self.chunk_tokens = order, store, chunk_tokens
-        self.fixed = vocabulary is not None  # top-N words given: the rest is <unk>
-        self.ids: dict[str, int] = vocabulary if vocabulary is not None else {}
-        self.words: list[str] = [UNK, BOS, EOS]
-        if vocabulary is not None:
-            self.words += [w for w, _ in sorted(vocabulary.items(), key=lambda item: item[1])]
-        self.buffer: list[np.ndarray] = []
-        self.buffered = 0
-        self.unigrams = np.zeros(0, np.int64)
-        self.stats = BuildStats()
-
-    def add(self, words: list[str]) -> None:
-        ids = self.ids
-        if self.fixed:
-            row = [ids.get(w, UNK_ID) for w in words]
-        else:
-            row = []
-            for w in words:
-                i = ids.get(w)
-                if i is None:
-                    i = ids[w] = len(self.words)
-                    self.words.append(w)
-                row.append(i)
-        if len(self.words) > MAX_WORDS:
-            raise ValueError(f"more than {MAX_WORDS} distinct words: limit the vocabulary (--vocab-size)")
-        self.buffer.append(np.array([BOS_ID, *row, EOS_ID], np.int64))
-        self.buffered += len(row) + 2
-        self.stats.sentences += 1
-        self.stats.words += len(row)
-        if self.buffered >= self.chunk_tokens:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.buffer:
-            return
-        tokens = np.concatenate(self.buffer)
-        lengths = np.array([len(s) for s in self.buffer], np.int64)
-        ends = np.cumsum(lengths)  # one past each sentence's last token
-        sentence_end = np.repeat(ends, lengths)
-        self.buffer, self.buffered = [], 0
-        counts = np.bincount(tokens, minlength=len(self.words))
-        self.unigrams = np.pad(self.unigrams, (0, len(counts) - len(self.unigrams))) + counts
-        positions = np.arange(len(tokens))
-        for n in range(2, self.order + 1):
-            starts = positions[positions + n <= sentence_end]
-            columns = [tokens[starts + j] for j in range(n)]
-            k0, k1 = pack(columns)
-            records = np.zeros(len(starts), RECORD)
-            records["k0"], records["k1"], records["count"] = k0, k1, 1
-            part = partition_of(columns[n - 2], self.store.partitions)
-            order = np.argsort(part, kind="stable")
-            part, records = part[order], records[order]
-            bounds = np.flatnonzero(np.r_[True, part[1:] != part[:-1], True])
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                self.store.append("raw", n, int(part[a]), _sorted_unique(records[a:b]))
-
 
 # ---------------------------------------------------------------- the estimate
 
@@ -266,8 +109,8 @@ def build_arpa(
     chunk_tokens = max(10_000, memory // (48 * max(order, 2) * 4))
     parts = partitions or max(1, min(256, int(memory // (256 << 20))))
     with tempfile.TemporaryDirectory(dir=tmp_dir, prefix="lmbuild-") as tmp:
-        store = _Store(Path(tmp), parts)
-        counter = _Counter(order, store, chunk_tokens, vocabulary)
+        store = RunStore(Path(tmp), parts)
+        counter = NgramCounter(order, store, chunk_tokens, vocabulary)
         for words in sentences():
             if words:
                 counter.add(words)
@@ -292,7 +135,7 @@ def _top_words(sentences: Iterable[list[str]], size: int) -> dict[str, int]:
     return {w: i + 3 for i, w in enumerate(sorted(w for w, _ in top))}
 
 
-def _estimate(counter: _Counter, store: _Store, order: int, thresholds: list[int]) -> _Model:
+def _estimate(counter: NgramCounter, store: RunStore, order: int, thresholds: list[int]) -> _Model:
     vocab_n = len(counter.words)
     seen = np.pad(counter.unigrams, (0, vocab_n - len(counter.unigrams))) > 0
     # Merge each partition; adjusted counts: raw for the top order and for n-grams starting with
@@ -300,7 +143,7 @@ def _estimate(counter: _Counter, store: _Store, order: int, thresholds: list[int
     coc: list[Counter[int]] = [Counter() for _ in range(order + 1)]
     unigram_adjusted = np.zeros(vocab_n, np.int64)
     for p in range(store.partitions):
-        merged = {n: _sorted_unique(store.read("raw", n, p, RECORD)) for n in range(2, order + 1)}
+        merged = {n: sorted_unique(store.read("raw", n, p, RECORD)) for n in range(2, order + 1)}
         for n in range(2, order + 1):
             store.path("raw", n, p).unlink(missing_ok=True)
         for n in range(order, 1, -1):
@@ -347,7 +190,7 @@ def _estimate(counter: _Counter, store: _Store, order: int, thresholds: list[int
             if n == 2:
                 lower = unigram_prob[columns[1]]
             else:
-                index, found = _find(*lower_keys, *pack(columns[1:]))  # type: ignore[misc]
+                index, found = find_keys(*lower_keys, *pack(columns[1:]))  # type: ignore[misc]
                 if not found.all():
                     raise AssertionError("a lower-order n-gram is missing from its partition")
                 lower = lower_prob[index]
@@ -371,8 +214,8 @@ def _continuation(records: np.ndarray, higher: np.ndarray, n: int) -> np.ndarray
     s0, s1 = pack(columns[1:])
     suffixes = np.zeros(len(higher), RECORD)
     suffixes["k0"], suffixes["k1"], suffixes["count"] = s0, s1, 1
-    left = _sorted_unique(suffixes)
-    index, found = _find(left["k0"], left["k1"], records["k0"], records["k1"])
+    left = sorted_unique(suffixes)
+    index, found = find_keys(left["k0"], left["k1"], records["k0"], records["k1"])
     out = records.copy()
     starts_with_bos = unpack(records["k0"], records["k1"], 1)[0] == BOS_ID
     out["count"] = np.where(starts_with_bos, records["count"], np.where(found, left["count"][index], 0))
@@ -387,7 +230,7 @@ def _counts_of_counts(counts: np.ndarray) -> Counter[int]:
 
 
 def _ship_backoffs(
-    store: _Store, model: _Model, k: int, context: list[np.ndarray], backoff: np.ndarray, keep: np.ndarray
+    store: RunStore, model: _Model, k: int, context: list[np.ndarray], backoff: np.ndarray, keep: np.ndarray
 ) -> None:
     """Backoffs of k-word contexts go where the context's own ARPA line is written."""
     context = [c[keep] for c in context]
@@ -401,14 +244,14 @@ def _ship_backoffs(
     store.route("bow", k, context[k - 2], records)
 
 
-def _prune(store: _Store, model: _Model, order: int, thresholds: list[int]) -> None:
+def _prune(store: RunStore, model: _Model, order: int, thresholds: list[int]) -> None:
     """Keep n-grams above their order's count, and any a kept longer n-gram needs as context or
     suffix; then renormalise the backoffs of every kept context from the kept probabilities."""
     for n in range(order, 1, -1):  # order-major: the needs of order n+1 are all known first
         for p in range(store.partitions):
             records = store.read("adj", n, p, RECORD)
             keep = records["count"] > thresholds[n - 1]
-            needs = [_sorted_unique(store.read("need", n, p, RECORD))]
+            needs = [sorted_unique(store.read("need", n, p, RECORD))]
             if n < order:
                 above = store.read("kept", n + 1, p, RECORD)  # suffixes: same partition
                 columns = unpack(above["k0"], above["k1"], n + 1)
@@ -417,7 +260,7 @@ def _prune(store: _Store, model: _Model, order: int, thresholds: list[int]) -> N
                 suffix["k0"], suffix["k1"] = s0, s1
                 needs.append(suffix)
             for need in needs:
-                index, found = _find(records["k0"], records["k1"], need["k0"], need["k1"])
+                index, found = find_keys(records["k0"], records["k1"], need["k0"], need["k1"])
                 keep[index[found]] = True
             kept = records[keep]
             store.write("kept", n, p, kept)
@@ -439,7 +282,7 @@ def _prune(store: _Store, model: _Model, order: int, thresholds: list[int]) -> N
         for n in range(2, order + 1):
             kept = store.read("kept", n, p, RECORD)
             probs = store.read("prob", n, p, BACKOFF)
-            index, found = _find(probs["k0"], probs["k1"], kept["k0"], kept["k1"])
+            index, found = find_keys(probs["k0"], probs["k1"], kept["k0"], kept["k1"])
             logp = np.log10(np.maximum(probs["value"][index], 1e-300))
             kept_prob[n] = (kept["k0"], kept["k1"], logp)
             if len(kept) == 0:
@@ -469,7 +312,7 @@ def _backed_off_logprob(
     if m == 1:
         return model.unigram_logprob[columns[0]]
     k0, k1, logp = kept_prob[m]
-    index, found = _find(k0, k1, *pack(columns))
+    index, found = find_keys(k0, k1, *pack(columns))
     result = np.where(found, logp[index] if len(logp) else 0.0, 0.0)
     missing = ~found
     if missing.any():
@@ -478,7 +321,7 @@ def _backed_off_logprob(
             bow = model.unigram_backoff[sub[0]]
         else:
             b0, b1, values = local_bow[m - 1]
-            bi, bf = _find(b0, b1, *pack(sub[:-1]))
+            bi, bf = find_keys(b0, b1, *pack(sub[:-1]))
             bow = np.where(bf, values[bi] if len(values) else 0.0, 0.0)
         result[missing] = bow + _backed_off_logprob(sub[1:], kept_prob, local_bow, model)
     return result
@@ -487,7 +330,7 @@ def _backed_off_logprob(
 # ---------------------------------------------------------------- writing ARPA
 
 
-def _write(model: _Model, store: _Store, order: int, out: Path, kind: str) -> list[int]:
+def _write(model: _Model, store: RunStore, order: int, out: Path, kind: str) -> list[int]:
     """ARPA text; ``kind`` names the n-grams written ("adj": all, "kept": those pruning kept)."""
     sizes = [int(model.predicted.sum()) + 1]  # + <s>
     for n in range(2, order + 1):
@@ -512,7 +355,7 @@ def _write(model: _Model, store: _Store, order: int, out: Path, kind: str) -> li
                 if len(records) == 0:
                     continue
                 probs = store.read("prob", n, p, BACKOFF)
-                index, _ = _find(probs["k0"], probs["k1"], records["k0"], records["k1"])
+                index, _ = find_keys(probs["k0"], probs["k1"], records["k0"], records["k1"])
                 logp = np.log10(np.maximum(probs["value"][index], 1e-300))
                 text = [
                     " ".join(row) for row in zip(*(words[c] for c in unpack(records["k0"], records["k1"], n)))
@@ -520,7 +363,7 @@ def _write(model: _Model, store: _Store, order: int, out: Path, kind: str) -> li
                 if n < order:
                     bows = store.read("bow", n, p, BACKOFF)  # appended by several partitions
                     bows = bows[np.lexsort((bows["k1"], bows["k0"]))]
-                    bi, bf = _find(bows["k0"], bows["k1"], records["k0"], records["k1"])
+                    bi, bf = find_keys(bows["k0"], bows["k1"], records["k0"], records["k1"])
                     bow = np.where(bf, bows["value"][bi] if len(bows) else 0.0, 0.0)
                     handle.writelines(f"{a:.6f}\t{t}\t{b:.6f}\n" for a, t, b in zip(logp, text, bow))
                 else:
