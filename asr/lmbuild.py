@@ -14,13 +14,11 @@ readable reference; the tests hold the two equal), computed on numpy arrays inst
 3. Backoff weights are computed where a context's followers live and shipped to the partition of
    the context's own ARPA line; so are the contexts that pruning must keep.
 
-Ids: 0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, words from 3. An n-gram of up to 6 ids packs into two
-uint64 keys, 21 bits an id, so sorting the keys sorts the n-grams.
+Ids and the two-key packing of an n-gram: :mod:`asr.ngramcounts`.
 """
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from collections import Counter
@@ -46,8 +44,6 @@ from asr.ngramcounts import (
     sorted_unique,
     unpack,
 )
-
-logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- the estimate
 

@@ -1,7 +1,8 @@
 """Pass 1 of the book-scale LM build: streamed sentences -> n-gram counts in run files on disk.
 
-Words get integer ids as the text streams by; an n-gram of up to 6 ids packs into two uint64 keys
-(21 bits an id, so sorting the keys sorts the n-grams). Every chunk of tokens is cut into n-grams of
+Words get integer ids as the text streams by (0 ``<unk>``, 1 ``<s>``, 2 ``</s>``, words from 3);
+an n-gram of up to 6 ids packs into two uint64 keys (21 bits an id, so sorting the keys sorts the
+n-grams). Every chunk of tokens is cut into n-grams of
 each order, counted, and appended to a run file per (order, partition), the partition being a hash
 of the n-gram's second-to-last word (:mod:`asr.lmbuild` explains why that key).
 """
