@@ -268,6 +268,9 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("model.lookahead must be >= 0")
     if not 0.0 <= cfg.model.dropout < 1.0:
         problems.append("model.dropout must be in [0, 1)")
+    if cfg.model.forget_bias and cfg.model.rnn_type != "lstm":
+        kind = cfg.model.rnn_type
+        problems.append(f"model.forget_bias applies to LSTM forget gates only: set it to 0 for {kind}")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
         problems.append("features: need 0 < hop_ms <= win_ms")
     if cfg.data.num_workers < -1:

@@ -31,6 +31,9 @@ def test_wrong_type_and_choice_are_errors():
         load_config(None, ["model.hidden_size='big'"])
     with pytest.raises(ConfigError, match="rnn_type"):
         load_config(None, ["model.rnn_type=transformer"])
+    with pytest.raises(ConfigError, match="forget_bias applies to LSTM"):  # a GRU has no forget gate
+        load_config(None, ["model.rnn_type=gru", "model.forget_bias=1.0"])
+    assert load_config(None, ["model.forget_bias=1.0"]).model.forget_bias == 1.0
     with pytest.raises(ConfigError, match="dropout"):
         load_config(None, ["model.dropout=1.5"])
 

@@ -89,12 +89,3 @@ def test_forget_bias_opens_only_the_lstm_forget_gates():
             assert not shift[:16].any() and not shift[32:].any()
         else:
             assert not shift.any(), name
-    torch.manual_seed(0)
-    gru = AcousticModel(ModelConfig(rnn_type="gru", hidden_size=16, forget_bias=1.0), 80, 5)
-    torch.manual_seed(0)
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            gru.parameters(), AcousticModel(ModelConfig(rnn_type="gru", hidden_size=16), 80, 5).parameters()
-        )
-    )
