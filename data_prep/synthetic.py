@@ -107,6 +107,16 @@ def check_voice(voice: str) -> None:
         )
     if engine == "festival" and name.endswith("_mbrola") and shutil.which("mbrola") is None:
         raise SynthesisError(f"voice {voice!r} needs MBROLA: apt-get install mbrola festvox-{name[:3]}")
+    if engine == "festival" and name not in _festival_voices():
+        hint = f"festvox-{name[:3]}" if name.endswith("_mbrola") else "the festvox-* package of that voice"
+        raise SynthesisError(f"voice {voice!r} is not installed for festival: apt-get install {hint}")
+
+
+def _festival_voices() -> list[str]:
+    """The voices festival itself can load (a missing one otherwise fails only at the first sentence)."""
+    done = subprocess.run(["festival", "--pipe"], input="(print (voice.list))", capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    return done.stdout.strip().strip("()").split()
 
 
 def _command(r: Rendering, wav: Path, text_file: Path) -> list[str]:

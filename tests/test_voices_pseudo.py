@@ -21,6 +21,14 @@ def _installed(voice):
         return False
 
 
+def test_a_festival_voice_that_is_not_installed_fails_before_rendering():
+    """mbrola alone once passed the check for every MBROLA voice; the first sentence then failed."""
+    if not _installed("festival:kal_diphone"):
+        pytest.skip("festival is not installed here")
+    with pytest.raises(synthetic.SynthesisError, match="not installed for festival"):
+        synthetic.check_voice("festival:no_such_voice_mbrola")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("voice", VOICES)
 def test_voice_renders_16k_speech(voice, tmp_path):
