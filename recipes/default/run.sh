@@ -109,6 +109,7 @@ if run_stage 4; then
   log "stage 4f: a sixth pass"
   noisy_pass $exp/finetune6 $exp/finetune5/checkpoints/best.pt
   # 77.43%, 74.30%, 73.71%; the mean of epochs 2 and 3 (74.16%) is worse than epoch 3: best.pt
+  # a seventh pass (72.74%) reads the bundled sample "seven to nine": not run (README, Choices)
 fi
 if run_stage 5; then
   log "stage 5: word LM from books + LibriSpeech/LJ transcripts (test sentences removed); tune on valid"
