@@ -132,7 +132,7 @@ if run_stage 6; then
       --manifest $data/$test.jsonl --out $final_exp/decode_lm/${test%%/*} --json --lm $data/lm/word3.arpa \
       --lm-weight "$lm_weight" --word-score "$word_score" "${beam[@]}")"
   done
-  # the README's pictures: both fine-tuning runs' curves, and the LibriSpeech report (headless Chromium)
+  # the README's pictures: every fine-tuning pass's curves, and the LibriSpeech report (headless Chromium)
   mkdir -p ../../docs/images
   asr plot $exp/finetune $exp/finetune2 $exp/finetune3 $exp/finetune4 $exp/finetune5 $exp/finetune6 \
     -o ../../docs/images/training.png
