@@ -91,7 +91,7 @@ if run_stage 4; then
     --set train.epochs=3 --set train.lr=5e-4 --set train.warmup_steps=100
   # best.pt is epoch 2 (valid greedy WER 78.98%), last.pt epoch 3 (79.23%); their mean: 78.6%
   asr average $exp/finetune3/checkpoints/best.pt $exp/finetune3/checkpoints/last.pt -o $exp/finetune3/avg23.pt
-  # passes 4d-4f: 3 epochs on the same mix, lr 5e-4, background noise mixed into half the utterances
+  # passes 4d-4g: 3 epochs (4g: 5) on the same mix, lr 5e-4, background noise in half the utterances
   noisy_pass() {  # noisy_pass EXP_DIR INIT_FROM [MORE ASR TRAIN OPTIONS]
     train config.yaml "$1" --set exp_dir="$1" --set data.train_manifest=$data/train2.jsonl \
       --set data.valid_manifest=$data/valid.jsonl --set train.init_from="$2" \
