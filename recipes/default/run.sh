@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bundled default English model: pre-train on synthetic voices + LJ + FSDD, then fine-tune on
-# real speech of many speakers, pseudo-labelled clips and natural synthetic voices, then five more
+# real speech of many speakers, pseudo-labelled clips and natural synthetic voices, then six more
 # passes on a mix weighted towards the real speech; book-domain LM.
 #   bash recipes/default/run.sh [--stage N] [--stop-stage N] [--data DIR] [--exp DIR]
 #                               [--lm-weight W --word-score S]
