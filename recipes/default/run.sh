@@ -150,9 +150,8 @@ if run_stage 6; then
   done
   # the README's pictures: every fine-tuning pass's curves, and the LibriSpeech report (headless Chromium)
   mkdir -p ../../docs/images
-  asr plot $exp/finetune $exp/finetune2 $exp/finetune3 $exp/finetune4 $exp/finetune5 $exp/finetune6 $exp/finetune7 \
-    $exp/finetune8 \
-    -o ../../docs/images/training.png
+  asr plot $exp/finetune $exp/finetune2 $exp/finetune3 $exp/finetune4 $exp/finetune5 $exp/finetune6 \
+    $exp/finetune7 $exp/finetune8 -o ../../docs/images/training.png
   if command -v chromium >/dev/null; then
     chromium --headless=new --no-sandbox --hide-scrollbars --window-size=1000,1400 \
       --screenshot=../../docs/images/report.png \
