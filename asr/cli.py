@@ -198,6 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     wer_a, wer_b = comparison.a.summary["wer"], comparison.b.summary["wer"]
     print(f"WER A {100 * wer_a:.2f}% -> B {100 * wer_b:.2f}%: {len(comparison.better)} utterances better, "
           f"{len(comparison.worse)} worse")  # fmt: skip
+    print(f"paired bootstrap by utterance: {comparison.bootstrap}")
     print(report.write_comparison(comparison, out, limit=args.worst))
     return 0
 

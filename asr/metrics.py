@@ -2,6 +2,7 @@
 
 Both sides pass through the same :class:`~asr.text.Normalizer` used for training
 targets; jiwer does the alignment. Rows are paired by id, never by position.
+:func:`paired_bootstrap` says whether one system's lower WER on a test set is more than chance.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import jiwer
+import numpy as np
 
 from asr.text import Normalizer
 
@@ -131,3 +133,60 @@ def error_rate(errors: int, total: int) -> float:
     if total == 0:
         return 0.0 if errors == 0 else 1.0
     return errors / total
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """WER(B) - WER(A) (fractions; below 0: B is better) and how much it moves when the test set
+    is drawn again: its utterances resampled with replacement, the same draw for both systems."""
+
+    delta: float
+    low: float  # the central ``confidence`` interval of the resampled deltas
+    high: float
+    p_b_better: float  # share of resamples where B makes fewer errors than A
+    resamples: int
+    confidence: float
+
+    def __str__(self) -> str:
+        return (
+            f"B - A {100 * self.delta:+.2f} WER points, {100 * self.confidence:.0f}% interval "
+            f"{100 * self.low:+.2f} to {100 * self.high:+.2f}; B better in {100 * self.p_b_better:.1f}% "
+            f"of {self.resamples:,} resamples"
+        )
+
+
+def paired_bootstrap(
+    errors_a: list[int],
+    errors_b: list[int],
+    ref_words: list[int],
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedBootstrap:
+    """Bisani & Ney's (2004) bootstrap of the WER difference, by utterance.
+
+    Utterances of one speaker are not independent, so on a set of few speakers the interval is
+    too narrow; it is what SCTK-style tools report. numpy, not scipy.stats.bootstrap (the same
+    percentile interval, tests/test_metrics.py), keeps scipy out of the core dependencies.
+    """
+    if not len(errors_a) == len(errors_b) == len(ref_words) or not ref_words:
+        raise ValueError("paired_bootstrap needs the same utterances, at least one, on both sides")
+    diff = np.asarray(errors_b, dtype=np.int64) - np.asarray(errors_a, dtype=np.int64)
+    words = np.asarray(ref_words, dtype=np.int64)
+    if words.sum() == 0:
+        raise ValueError("paired_bootstrap needs reference words")
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for start in range(0, resamples, 1000):  # 1,000 draws at a time bound the index matrix
+        idx = rng.integers(0, len(words), size=(min(1000, resamples - start), len(words)))
+        deltas.append(diff[idx].sum(axis=1) / np.maximum(words[idx].sum(axis=1), 1))
+    d = np.concatenate(deltas)
+    tail = (1 - confidence) / 2
+    return PairedBootstrap(
+        delta=float(diff.sum() / words.sum()),
+        low=float(np.quantile(d, tail)),
+        high=float(np.quantile(d, 1 - tail)),
+        p_b_better=float((d < 0).mean()),
+        resamples=resamples,
+        confidence=confidence,
+    )

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import jiwer
 
-from asr.metrics import error_rate, word_ops
+from asr.metrics import PairedBootstrap, error_rate, paired_bootstrap, word_ops
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:72em;color:#222;padding:0 1em}
@@ -290,6 +290,7 @@ class Comparison:
     better: list[tuple[Row, Row]]  # fewer errors in b
     worse: list[tuple[Row, Row]]
     speakers: list[tuple[str, Group, Group]]
+    bootstrap: PairedBootstrap  # is B's WER lower than A's by more than chance?
 
 
 def compare(a_dir: Path, b_dir: Path) -> Comparison:
@@ -308,7 +309,9 @@ def compare(a_dir: Path, b_dir: Path) -> Comparison:
     groups_a = {g.name: g for g in breakdown(a.rows, lambda r: r.speaker)}
     groups_b = {g.name: g for g in breakdown(b.rows, lambda r: r.speaker)}
     speakers = sorted(((n, groups_a[n], groups_b[n]) for n in groups_a), key=lambda t: t[2].wer - t[1].wer)
-    return Comparison(a, b, better, worse, speakers)
+    words = [ra.ref_words for ra, _ in pairs]
+    significance = paired_bootstrap([ra.errors for ra, _ in pairs], [rb.errors for _, rb in pairs], words)
+    return Comparison(a, b, better, worse, speakers, significance)
 
 
 def write_comparison(c: Comparison, out: Path, limit: int = 50) -> Path:
@@ -326,6 +329,7 @@ def write_comparison(c: Comparison, out: Path, limit: int = 50) -> Path:
             table_id="summary",
         ),
         f"<p>{len(c.better)} utterances better in B, {len(c.worse)} worse.</p>",
+        f"<p>Paired bootstrap by utterance: {_e(c.bootstrap)}.</p>",
         "<h2>By speaker (most improved first)</h2>",
         _table(
             ["speaker", "words", "WER A", "WER B"],

@@ -1,7 +1,7 @@
 import pytest
 
 from asr.config import TextConfig
-from asr.metrics import score
+from asr.metrics import paired_bootstrap, score
 from asr.text import Normalizer
 
 NORM = Normalizer(TextConfig())
@@ -50,3 +50,38 @@ def test_missing_hypothesis_is_an_error():
         score({"a": "x", "b": "y"}, {"a": "x"}, NORM)
     with pytest.raises(ValueError, match="nothing to score"):
         score({}, {}, NORM)
+
+
+def test_paired_bootstrap_sees_a_consistent_gain_and_no_change():
+    words = [10] * 40
+    a = [3] * 40
+    same = paired_bootstrap(a, a, words)
+    assert (same.delta, same.low, same.high, same.p_b_better) == (0, 0, 0, 0)
+    better = paired_bootstrap(a, [2] * 40, words)  # one error fewer in every utterance
+    assert better.delta == pytest.approx(-0.1) and better.p_b_better == 1 and better.high < 0
+    mixed = paired_bootstrap(a, [2, 4] * 20, words)  # as many gains as losses: chance
+    assert mixed.delta == 0 and mixed.low < 0 < mixed.high and 0.2 < mixed.p_b_better < 0.8
+    assert "B better in" in str(mixed)
+    with pytest.raises(ValueError, match="same utterances"):
+        paired_bootstrap(a, a[:-1], words)
+
+
+def test_paired_bootstrap_interval_matches_scipy():
+    """The hand-written resampling gives scipy.stats.bootstrap's percentile interval."""
+    stats = pytest.importorskip("scipy.stats")
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    words = rng.integers(3, 30, 300)
+    err_a = rng.binomial(words, 0.5)
+    err_b = rng.binomial(words, 0.47)
+    ours = paired_bootstrap(err_a.tolist(), err_b.tolist(), words.tolist(), resamples=20_000)
+
+    def delta(ea, eb, w, axis=-1):
+        return (eb.sum(axis=axis) - ea.sum(axis=axis)) / w.sum(axis=axis)
+
+    ref = stats.bootstrap((err_a, err_b, words), delta, paired=True, n_resamples=20_000,
+                          method="percentile", random_state=1)  # fmt: skip
+    ci = ref.confidence_interval
+    assert ours.low == pytest.approx(ci.low, abs=0.002) and ours.high == pytest.approx(ci.high, abs=0.002)
+    assert ours.p_b_better == pytest.approx((ref.bootstrap_distribution < 0).mean(), abs=0.01)
