@@ -341,6 +341,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130
+    except BrokenPipeError:
+        # the reader went away (`asr transcribe dir | head`): stop quietly, as Unix tools do; stdout
+        # points at /dev/null so that Python's flush at exit raises nothing either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for such a pipeline
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The model has overfitted 8 tone utterances, so inputs here are those same signal
 (``tone_speech(TINY_TEXTS[i], seed=i)``), written anew in other formats and places."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -178,3 +179,21 @@ def test_subprocess_smoke(trained_checkpoint, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "abc"
+
+
+def test_a_closed_pipe_ends_quietly(trained_checkpoint, tmp_path):
+    """`asr transcribe ... | head -1`: the reader is gone before the first line is written."""
+    path = tmp_path / "s.wav"
+    soundfile.write(path, tone_speech("abc", seed=0), 16000)
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: the first print raises BrokenPipeError
+    with os.fdopen(write, "w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", "asr", "transcribe", str(path), "--model", str(trained_checkpoint)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
