@@ -1,0 +1,65 @@
+"""Does a posterior ensemble of several checkpoints decode better than the first one alone?
+
+The models must share the features, vocabulary and time stride (one lineage of fine-tuning passes).
+Each frame's character probabilities are averaged over the models, then decoded with the first
+model's decode settings (its beam + LM where it ships with one) or the flags given. Prints the WER
+of the first model alone, of the ensemble, and the paired bootstrap of the difference; it costs
+one forward pass per model, so the ensemble is as many times slower.
+
+Usage: python benchmarks/ensemble.py --manifest valid.jsonl --out DIR MODEL MODEL [MODEL...]
+       [--lm LM --lexicon LEX --lm-weight W --word-score S --beam-size N ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+import asr
+from asr.cli_decode import add_decode_flags, decode_config
+from asr.model import ModelOutput
+from asr.report import compare
+
+
+class Ensemble(torch.nn.Module):
+    """The models' mean probability per frame and character, as log-probs."""
+
+    def __init__(self, models: list[torch.nn.Module]):
+        super().__init__()
+        self.models = torch.nn.ModuleList(models)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> ModelOutput:
+        outs = [m(features, lengths) for m in self.models]
+        log_probs = torch.logsumexp(torch.stack([o.log_probs for o in outs]), 0) - math.log(len(outs))
+        return ModelOutput(log_probs, outs[0].output_lengths)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--manifest", required=True, help="a validation manifest, not a test set")
+    p.add_argument("--out", type=Path, required=True, help="decode dirs go to OUT/first and OUT/ensemble")
+    p.add_argument("--backend", default="torch")
+    add_decode_flags(p, backend=False)
+    args = p.parse_args()
+    if len(args.models) < 2:
+        p.error("an ensemble needs two models or more")
+    recognizers = [asr.load_model(m) for m in args.models]
+    first = recognizers[0]
+    for r in recognizers[1:]:
+        if r.vocab.tokens != first.vocab.tokens or r.frame_seconds != first.frame_seconds:
+            p.error(f"{r.source}: another vocabulary or frame rate than {first.source}")
+    decode = decode_config(first, args)
+    alone = asr.evaluate(first, args.manifest, args.out / "first", decode, show_progress=False, figures=0)
+    first.model = Ensemble([r.model for r in recognizers])
+    both = asr.evaluate(first, args.manifest, args.out / "ensemble", decode, show_progress=False, figures=0)
+    print(f"{args.models[0]} alone: WER {100 * alone.wer:.2f}%, CER {100 * alone.cer:.2f}%")
+    print(f"ensemble of {len(recognizers)}: WER {100 * both.wer:.2f}%, CER {100 * both.cer:.2f}%")
+    print(f"paired bootstrap by utterance: {compare(args.out / 'first', args.out / 'ensemble').bootstrap}")
+
+
+if __name__ == "__main__":
+    main()
