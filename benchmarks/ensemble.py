@@ -3,8 +3,9 @@
 The models must share the features, vocabulary and time stride (one lineage of fine-tuning passes).
 Each frame's character probabilities are averaged over the models, then decoded with the first
 model's decode settings (its beam + LM where it ships with one) or the flags given. Prints the WER
-of the first model alone, of the ensemble, and the paired bootstrap of the difference; it costs
-one forward pass per model, so the ensemble is as many times slower.
+of the first model alone, of the ensemble, and the paired bootstrap of the difference, with each one's wall
+time per audio second (RTF: reading, features, network, decoding, scoring; run with the cores otherwise
+idle): the ensemble runs one forward pass per model.
 
 Usage: python benchmarks/ensemble.py --manifest valid.jsonl --out DIR MODEL MODEL [MODEL...]
        [--lm LM --lexicon LEX --lm-weight W --word-score S --beam-size N ...]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from pathlib import Path
 
 import torch
@@ -53,11 +55,15 @@ def main() -> None:
         if r.vocab.tokens != first.vocab.tokens or r.frame_seconds != first.frame_seconds:
             p.error(f"{r.source}: another vocabulary or frame rate than {first.source}")
     decode = decode_config(first, args)
-    alone = asr.evaluate(first, args.manifest, args.out / "first", decode, show_progress=False, figures=0)
-    first.model = Ensemble([r.model for r in recognizers])
-    both = asr.evaluate(first, args.manifest, args.out / "ensemble", decode, show_progress=False, figures=0)
-    print(f"{args.models[0]} alone: WER {100 * alone.wer:.2f}%, CER {100 * alone.cer:.2f}%")
-    print(f"ensemble of {len(recognizers)}: WER {100 * both.wer:.2f}%, CER {100 * both.cer:.2f}%")
+    audio_seconds = sum(u.duration for u in asr.read_manifest(args.manifest))
+    single = first.model
+    for name, model in (("first", single), ("ensemble", Ensemble([r.model for r in recognizers]))):
+        first.model = model
+        start = time.perf_counter()
+        r = asr.evaluate(first, args.manifest, args.out / name, decode, show_progress=False, figures=0)
+        rtf = (time.perf_counter() - start) / audio_seconds
+        label = f"{args.models[0]} alone" if name == "first" else f"ensemble of {len(recognizers)}"
+        print(f"{label}: WER {100 * r.wer:.2f}%, CER {100 * r.cer:.2f}%, RTF {rtf:.4f} ({1 / rtf:.0f}x)")
     print(f"paired bootstrap by utterance: {compare(args.out / 'first', args.out / 'ensemble').bootstrap}")
 
 
