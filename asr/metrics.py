@@ -177,8 +177,9 @@ def paired_bootstrap(
         raise ValueError("paired_bootstrap needs reference words")
     rng = np.random.default_rng(seed)
     deltas = []
-    for start in range(0, resamples, 1000):  # 1,000 draws at a time bound the index matrix
-        idx = rng.integers(0, len(words), size=(min(1000, resamples - start), len(words)))
+    step = max(1, min(1000, 4_000_000 // len(words)))  # draws at a time: an index matrix of <= 32 MB
+    for start in range(0, resamples, step):
+        idx = rng.integers(0, len(words), size=(min(step, resamples - start), len(words)))
         deltas.append(diff[idx].sum(axis=1) / np.maximum(words[idx].sum(axis=1), 1))
     d = np.concatenate(deltas)
     tail = (1 - confidence) / 2
