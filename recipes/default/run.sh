@@ -123,7 +123,8 @@ if run_stage 4; then
   # 73.39%, 72.74%, 72.43%, 73.35%, 72.18%, 72.04%; with the LM (beam + LM on valid) epoch 6 53.37%,
   # the mean of epochs 5 and 6 53.82%, the mean of epochs 4-6 53.03%: it is the final model
   asr average $exp/finetune8/checkpoints/epoch00{4,5,6}.pt -o $exp/finetune8/avg456.pt
-  # (a ninth pass, the same from avg456.pt at lr 2e-4, gained nothing that held: README, Choices)
+  # (a ninth pass, the same from avg456.pt at lr 2e-4, gained nothing that held, nor did a tenth at
+  # 1.5e-4 or passes on real speech alone: README, Choices)
 fi
 if run_stage 5; then
   log "stage 5: word LM from books + LibriSpeech/LJ transcripts (test sentences removed); tune on valid"
