@@ -199,6 +199,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"WER A {100 * wer_a:.2f}% -> B {100 * wer_b:.2f}%: {len(comparison.better)} utterances better, "
           f"{len(comparison.worse)} worse")  # fmt: skip
     print(f"paired bootstrap by utterance: {comparison.bootstrap}")
+    if comparison.bootstrap_by_speaker:
+        print(f"by speaker ({len(comparison.speakers)} speakers): {comparison.bootstrap_by_speaker}")
     print(report.write_comparison(comparison, out, limit=args.worst))
     return 0
 

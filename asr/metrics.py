@@ -165,9 +165,10 @@ def paired_bootstrap(
 ) -> PairedBootstrap:
     """Bisani & Ney's (2004) bootstrap of the WER difference, by utterance.
 
-    Utterances of one speaker are not independent, so on a set of few speakers the interval is
-    too narrow; it is what SCTK-style tools report. numpy, not scipy.stats.bootstrap (the same
-    percentile interval, tests/test_metrics.py), keeps scipy out of the core dependencies.
+    Pass per-utterance counts to redraw utterances, or per-speaker sums to redraw speakers (utterances
+    of one speaker are not independent; :func:`asr.report.compare` does both). numpy, not
+    scipy.stats.bootstrap (the same percentile interval, tests/test_metrics.py), keeps scipy out of
+    the core dependencies.
     """
     if not len(errors_a) == len(errors_b) == len(ref_words) or not ref_words:
         raise ValueError("paired_bootstrap needs the same utterances, at least one, on both sides")

@@ -290,7 +290,8 @@ class Comparison:
     better: list[tuple[Row, Row]]  # fewer errors in b
     worse: list[tuple[Row, Row]]
     speakers: list[tuple[str, Group, Group]]
-    bootstrap: PairedBootstrap  # is B's WER lower than A's by more than chance?
+    bootstrap: PairedBootstrap  # is B's WER lower than A's by more than chance? (utterances redrawn)
+    bootstrap_by_speaker: PairedBootstrap | None  # the same, speakers redrawn; None with one speaker
 
 
 def compare(a_dir: Path, b_dir: Path) -> Comparison:
@@ -310,8 +311,15 @@ def compare(a_dir: Path, b_dir: Path) -> Comparison:
     groups_b = {g.name: g for g in breakdown(b.rows, lambda r: r.speaker)}
     speakers = sorted(((n, groups_a[n], groups_b[n]) for n in groups_a), key=lambda t: t[2].wer - t[1].wer)
     words = [ra.ref_words for ra, _ in pairs]
-    significance = paired_bootstrap([ra.errors for ra, _ in pairs], [rb.errors for _, rb in pairs], words)
-    return Comparison(a, b, better, worse, speakers, significance)
+    by_utterance = paired_bootstrap([ra.errors for ra, _ in pairs], [rb.errors for _, rb in pairs], words)
+    by_speaker = None
+    if len(speakers) > 1:  # a speaker's utterances are not independent: redraw whole speakers too
+        by_speaker = paired_bootstrap(
+            [ga.errors for _, ga, _ in speakers],
+            [gb.errors for _, _, gb in speakers],
+            [ga.words for _, ga, _ in speakers],
+        )
+    return Comparison(a, b, better, worse, speakers, by_utterance, by_speaker)
 
 
 def write_comparison(c: Comparison, out: Path, limit: int = 50) -> Path:
@@ -330,6 +338,9 @@ def write_comparison(c: Comparison, out: Path, limit: int = 50) -> Path:
         ),
         f"<p>{len(c.better)} utterances better in B, {len(c.worse)} worse.</p>",
         f"<p>Paired bootstrap by utterance: {_e(c.bootstrap)}.</p>",
+        f"<p>By speaker ({len(c.speakers)}): {_e(c.bootstrap_by_speaker)}.</p>"
+        if c.bootstrap_by_speaker
+        else "",
         "<h2>By speaker (most improved first)</h2>",
         _table(
             ["speaker", "words", "WER A", "WER B"],

@@ -94,6 +94,9 @@ def test_breakdown_confusions_and_comparison(tmp_path):
     page = (tmp_path / "c.html").read_text()
     assert "2 utterances better in B, 1 worse" in page and "four→for" in page
     assert c.bootstrap.delta == pytest.approx((1 - 2) / 7) and "Paired bootstrap by utterance" in page
+    assert c.bootstrap_by_speaker.delta == pytest.approx((1 - 2) / 7) and "By speaker (2)" in page
+    one = _decode_dir(tmp_path / "one", [("u1", "s1", "x y", "x")])
+    assert compare(one, one).bootstrap_by_speaker is None  # one speaker: nothing to redraw
     page = write_html(a).read_text()  # decode dir written by hand: no info.json, audio files gone
     assert page.count("audio missing") == 3 and "<audio" not in page and "decoder settings unknown" in page
     c_other = _decode_dir(tmp_path / "c", [("u9", "s1", "x", "x")])
