@@ -5,7 +5,7 @@ asr validate M.jsonl                           rows that cannot train, with reas
 asr manifest merge|split ...                   combine, or split without speaker leaks
 asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
 asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt, report.html
-asr report DECODE_DIR [DECODE_DIR_B]           report.html, or compare.html of two decodes
+asr report DECODE_DIR [DECODE_DIR_B]           report.html, or compare.html + bootstrap of two decodes
 asr plot EXP_DIR... [-o plots.png]             training curves of several runs in one figure
 asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
 asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_decode_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", parents=[common], help="report.html of a decode dir, or compare two")
+    p = sub.add_parser(
+        "report", parents=[common], help="report.html of a decode dir, or compare two (+ paired bootstrap)"
+    )
     p.add_argument("dirs", nargs="+", type=Path, help="`asr evaluate --out` folders: A, or A B")
     p.add_argument("-o", "--output", type=Path, help="comparison page (default: B/compare.html)")
     p.add_argument("--worst", type=int, default=50, help="utterances listed per section")
