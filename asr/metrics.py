@@ -163,7 +163,7 @@ def paired_bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> PairedBootstrap:
-    """Bisani & Ney's (2004) bootstrap of the WER difference, by utterance.
+    """Bisani & Ney's (2004) bootstrap of the WER difference over paired units.
 
     Pass per-utterance counts to redraw utterances, or per-speaker sums to redraw speakers (utterances
     of one speaker are not independent; :func:`asr.report.compare` does both). numpy, not

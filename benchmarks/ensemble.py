@@ -44,7 +44,6 @@ def main() -> None:
     p.add_argument("models", nargs="+")
     p.add_argument("--manifest", required=True, help="a validation manifest, not a test set")
     p.add_argument("--out", type=Path, required=True, help="decode dirs go to OUT/first and OUT/ensemble")
-    p.add_argument("--backend", default="torch")
     add_decode_flags(p, backend=False)
     args = p.parse_args()
     if len(args.models) < 2:
