@@ -32,7 +32,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_files
+    from asr.lm import build_files, read_words
     from asr.textfiles import excluded_texts
 
     model = asr.load_model(args.model) if args.model else None
@@ -51,6 +51,7 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
         parse_bytes(args.memory),
         args.vocab_size,
         not args.quiet,
+        read_words(args.vocab) if args.vocab else None,
     )
     print(f"{arpa}\n{lexicon}")
     return 0
@@ -132,6 +133,12 @@ def add_commands(
     b.add_argument("--max-words", type=int, help="read at most this many words")
     b.add_argument("--memory", default="2G", help="memory for counting, e.g. 4G (disk holds the rest)")
     b.add_argument("--vocab-size", type=int, help="keep the N most frequent words; the rest become <unk>")
+    b.add_argument(
+        "--vocab",
+        type=Path,
+        help="keep only these words (first field of each line: a word list or lexicon); with --vocab-size, "
+        "the N most frequent of them",
+    )
     b.add_argument(
         "--prune",
         type=int,

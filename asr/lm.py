@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,6 +215,12 @@ def write_lexicon(
     return path
 
 
+def read_words(path: Path) -> list[str]:
+    """The first field of each line: a word list, or a lexicon's words (``asr lm build --vocab``)."""
+    with open(path, encoding="utf-8") as f:
+        return [line.split()[0] for line in f if line.strip()]
+
+
 def read_corpus(
     paths: Path | Sequence[Path],
     normalizer: Normalizer,
@@ -253,6 +259,7 @@ def build_files(
     memory: int = 2 << 30,
     vocab_size: int | None = None,
     show_progress: bool = False,
+    allowed_words: Collection[str] | None = None,
 ) -> tuple[Path, Path]:
     """``text`` -> ``out`` (ARPA, by :func:`asr.lmbuild.build_arpa` in ``memory`` bytes) and ``out``
     with suffix ``.lexicon``; the normaliser must match the acoustic model's (default TextConfig)."""
@@ -261,13 +268,14 @@ def build_files(
 
     normalizer = Normalizer(text_cfg or TextConfig())
     excluded = list(exclude_texts)
+    allowed = None if allowed_words is None else {normalizer(w) for w in allowed_words} - {""}
 
     def sentences() -> Iterator[list[str]]:
         return read_corpus(text, normalizer, exclude, excluded, max_words)
 
     with progress_counter(show_progress, total=max_words, unit="word", desc="counting") as advance:
         arpa, stats, words = build_arpa(sentences, Path(out), order, prune, memory, vocab_size,
-                                        progress=advance)  # fmt: skip
+                                        progress=advance, allowed=allowed)  # fmt: skip
     lexicon = write_lexicon(words, Path(out).with_suffix(".lexicon"), alphabet)
     logger.info("%s: %d sentences, %d words, %s n-grams, %.0f s (%.0f words/s)", arpa, stats.sentences,
                 stats.words, "/".join(map(str, stats.ngrams)), stats.seconds,

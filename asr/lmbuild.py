@@ -22,7 +22,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,14 +93,18 @@ def build_arpa(
     tmp_dir: Path | None = None,
     partitions: int | None = None,
     progress: Callable[[int], None] | None = None,
+    allowed: Collection[str] | None = None,
 ) -> tuple[Path, BuildStats, list[str]]:
     """Estimate a KN model of ``order`` from ``sentences()`` (called once, or twice when
-    ``vocab_size`` limits the words) into the ARPA file ``out``; returns it, figures, and the words."""
+    ``vocab_size`` or ``allowed`` limits the words) into the ARPA file ``out``; returns it, figures,
+    and the words. ``allowed``: the only words kept (the rest become ``<unk>``), e.g. a clean word
+    list, so that dialect or OCR spellings frequent in one book do not enter a large corpus's top N."""
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"order must be 1..{MAX_ORDER}")
     thresholds = prune_thresholds(prune, order)
     started = time.perf_counter()
-    vocabulary = _top_words(sentences(), vocab_size) if vocab_size else None
+    limited = vocab_size is not None or allowed is not None
+    vocabulary = _top_words(sentences(), vocab_size, allowed) if limited else None
     # ~48 bytes per token per order while a chunk is cut and sorted, kept well under the budget
     chunk_tokens = max(10_000, memory // (48 * max(order, 2) * 4))
     parts = partitions or max(1, min(256, int(memory // (256 << 20))))
@@ -123,10 +127,14 @@ def build_arpa(
     return Path(out), stats, model.words
 
 
-def _top_words(sentences: Iterable[list[str]], size: int) -> dict[str, int]:
+def _top_words(
+    sentences: Iterable[list[str]], size: int | None, allowed: Collection[str] | None = None
+) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for words in sentences:
         counts.update(words)
+    if allowed is not None:
+        counts = Counter({w: c for w, c in counts.items() if w in allowed})
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
     return {w: i + 3 for i, w in enumerate(sorted(w for w, _ in top))}
 

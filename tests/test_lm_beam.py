@@ -106,6 +106,17 @@ def test_lm_build_reads_compressed_files_and_leaves_test_sentences_out(tmp_path)
     assert "dog" not in capped.read_text()
 
 
+def test_lm_build_cli_keeps_to_a_word_list(tmp_path, capsys):
+    from asr.cli import main
+
+    (tmp_path / "books.txt").write_text("Thae cat sat\nthe dog sat on thae mat\nthe cat ran\n")
+    (tmp_path / "words.lexicon").write_text("CAT c a t |\nthe t h e |\nsat s a t |\nmat m a t |\n")
+    assert main(["lm", "build", str(tmp_path / "books.txt"), "-o", str(tmp_path / "lm.arpa"), "--order", "2",
+                 "--vocab", str(tmp_path / "words.lexicon"), "--vocab-size", "3", "-q"]) == 0  # fmt: skip
+    words = [line.split()[0] for line in (tmp_path / "lm.lexicon").read_text().splitlines()]
+    assert sorted(words) == ["cat", "sat", "the"]  # the word list's case normalised; "thae", "mat" out
+
+
 def peaked(vocab, text, frames_per_char=2, confusion=None):
     """Log-probs spelling ``text`` (blank between characters); ``confusion`` maps a position
     to a {char: prob} mix for that character's frames."""

@@ -75,6 +75,16 @@ def test_vocabulary_limit_maps_rare_words_to_unk(tmp_path):
     assert ("the", UNK) in read_arpa(arpa)[2] and stats.vocabulary == 2
 
 
+def test_allowed_words_keep_a_frequent_word_out_of_the_vocabulary(tmp_path):
+    sentences = [["och", "ae", "the", "cat"], ["ae", "ae", "the", "dog"], ["the", "cat", "sat"]]
+    allowed = {"the", "cat", "dog", "sat", "zebra"}  # "zebra" is allowed but never seen: not a word
+    arpa, stats, words = build_arpa(lambda: iter(sentences), tmp_path / "a.arpa", 2, allowed=allowed)
+    assert set(read_arpa(arpa)[1]) == {(BOS,), (EOS,), (UNK,), ("the",), ("cat",), ("dog",), ("sat",)}
+    assert (UNK, UNK) in read_arpa(arpa)[2] and stats.vocabulary == 4
+    top, _, _ = build_arpa(lambda: iter(sentences), tmp_path / "b.arpa", 2, vocab_size=2, allowed=allowed)
+    assert set(read_arpa(top)[1]) == {(BOS,), (EOS,), (UNK,), ("the",), ("cat",)}  # not "ae", the most frequent
+
+
 def test_kenlm_reads_it_identically(tmp_path):
     kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
     from flashlight.lib.text.dictionary import create_word_dict, load_words
