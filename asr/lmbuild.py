@@ -103,8 +103,11 @@ def build_arpa(
         raise ValueError(f"order must be 1..{MAX_ORDER}")
     thresholds = prune_thresholds(prune, order)
     started = time.perf_counter()
-    limited = vocab_size is not None or allowed is not None
-    vocabulary = _top_words(sentences(), vocab_size, allowed) if limited else None
+    vocabulary = (
+        _top_words(sentences(), vocab_size or None, allowed) if vocab_size or allowed is not None else None
+    )
+    if allowed is not None and not vocabulary:
+        raise ValueError("none of the allowed words (--vocab) occurs in the text")
     # ~48 bytes per token per order while a chunk is cut and sorted, kept well under the budget
     chunk_tokens = max(10_000, memory // (48 * max(order, 2) * 4))
     parts = partitions or max(1, min(256, int(memory // (256 << 20))))

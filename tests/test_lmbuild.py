@@ -83,6 +83,8 @@ def test_allowed_words_keep_a_frequent_word_out_of_the_vocabulary(tmp_path):
     assert (UNK, UNK) in read_arpa(arpa)[2] and stats.vocabulary == 4
     top, _, _ = build_arpa(lambda: iter(sentences), tmp_path / "b.arpa", 2, vocab_size=2, allowed=allowed)
     assert set(read_arpa(top)[1]) == {(BOS,), (EOS,), (UNK,), ("the",), ("cat",)}  # not "ae", most frequent
+    with pytest.raises(ValueError, match="allowed words"):
+        build_arpa(lambda: iter(sentences), tmp_path / "c.arpa", 2, allowed={"zebra"})
 
 
 def test_kenlm_reads_it_identically(tmp_path):
