@@ -103,11 +103,12 @@ def build_arpa(
         raise ValueError(f"order must be 1..{MAX_ORDER}")
     thresholds = prune_thresholds(prune, order)
     started = time.perf_counter()
-    vocabulary = (
-        _top_words(sentences(), vocab_size or None, allowed) if vocab_size or allowed is not None else None
-    )
-    if allowed is not None and not vocabulary:
-        raise ValueError("none of the allowed words (--vocab) occurs in the text")
+    limit = vocab_size or None  # 0 or None: no limit
+    vocabulary = None
+    if limit or allowed is not None:
+        vocabulary = _top_words(sentences(), limit, allowed)
+        if allowed is not None and not vocabulary:
+            raise ValueError("none of the allowed words (--vocab) occurs in the text")
     # ~48 bytes per token per order while a chunk is cut and sorted, kept well under the budget
     chunk_tokens = max(10_000, memory // (48 * max(order, 2) * 4))
     parts = partitions or max(1, min(256, int(memory // (256 << 20))))
@@ -135,9 +136,7 @@ def _top_words(
 ) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for words in sentences:
-        counts.update(words)
-    if allowed is not None:
-        counts = Counter({w: c for w, c in counts.items() if w in allowed})
+        counts.update(words if allowed is None else [w for w in words if w in allowed])
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
     return {w: i + 3 for i, w in enumerate(sorted(w for w, _ in top))}
 
