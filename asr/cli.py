@@ -8,7 +8,7 @@ asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt, 
 asr report DECODE_DIR [DECODE_DIR_B]           report.html, or compare.html + bootstrap of two decodes
 asr plot EXP_DIR... [-o plots.png]             training curves of several runs in one figure
 asr transcribe FILE|DIR... [--format txt|json|srt|vtt] [--output-dir D [--resume]]
-asr lm build TEXT -o LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
+asr lm build TEXT -o LM.arpa | asr lm binary LM.arpa | asr lm tune --lm LM.arpa --manifest DEV.jsonl
 asr average CKPT... -o AVG.pt [--best K]      mean weights of several epochs
 asr export --model CKPT -o OUT [--format checkpoint|onnx|torchscript] [--half] [--precision P] [--lm LM.arpa]
 asr stream [FILE|-] --model CKPT              live partial/final text (unidirectional models)

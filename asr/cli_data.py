@@ -57,6 +57,14 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lm_binary(args: argparse.Namespace) -> int:
+    from asr.lm import compile_binary
+
+    out = args.output or Path(args.arpa).with_suffix("").with_suffix(".bin")
+    print(compile_binary(args.arpa, out, args.quantize, args.build_binary, args.memory))
+    return 0
+
+
 def parse_bytes(text: str) -> int:
     """'4G', '512M', '100k' or a number of bytes.
 
@@ -148,6 +156,15 @@ def add_commands(
     )
     b.add_argument("--model", help="this checkpoint's normaliser and alphabet (lexicon: words it can spell)")
     b.set_defaults(func=cmd_lm_build)
+    b = lm_actions.add_parser(
+        "binary", parents=[common], help="ARPA -> KenLM binary trie (starts fast; needs KenLM's build_binary)"
+    )
+    b.add_argument("arpa", type=Path, help="ARPA file (.gz too)")
+    b.add_argument("-o", "--output", type=Path, help="default: the ARPA's stem + .bin")
+    b.add_argument("--quantize", type=int, default=8, help="bits per probability and backoff; 0: none")
+    b.add_argument("--build-binary", help="default: $KENLM_BUILD_BINARY, PATH, .venv/bin")
+    b.add_argument("--memory", default="1G", help="sort memory, as build_binary's -S")
+    b.set_defaults(func=cmd_lm_binary)
     p = sub.add_parser("manifest", help="merge or split manifests")
     actions = p.add_subparsers(dest="action", required=True)
     m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")

@@ -1,14 +1,17 @@
 """Kneser-Ney LM checked by hand and against KenLM; beam search with and without it."""
 
 import dataclasses
+import gzip
 import math
 
 import pytest
 import torch
 
+from asr.cli import main
 from asr.config import DecodeConfig
 from asr.decode import BeamDecoder, greedy_decode
-from asr.lm import BOS, EOS, UNK, build, write_arpa, write_lexicon
+from asr.lm import BOS, EOS, UNK, build, compile_binary, write_arpa, write_lexicon
+from asr.runtime import MissingDependency
 from asr.text import Vocabulary
 
 CORPUS = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat and a dog",
@@ -168,6 +171,56 @@ def test_lm_fixes_an_ambiguous_word_if_the_token_beam_lets_it(vocab, tmp_path):
     assert texts == {1: "the hat sat", 2: "the cat sat", 0: "the cat sat"}
     with pytest.raises(ValueError, match="beam_size_token"):
         BeamDecoder(vocab, dataclasses.replace(cfg, beam_size_token=-1))
+
+
+def have_build_binary():
+    from asr.lm import find_build_binary
+
+    try:
+        return find_build_binary()
+    except MissingDependency:
+        return None
+
+
+@pytest.mark.skipif(not have_build_binary(), reason="no KenLM build_binary (tools/build_kenlm.sh)")
+def test_binary_lm_scores_and_decodes_as_its_arpa(vocab, tmp_path, capsys):
+    kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
+    from flashlight.lib.text.dictionary import create_word_dict, load_words
+
+    model = build(CORPUS + [["the", "hat"]], order=3)
+    arpa = write_arpa(model, tmp_path / "lm.arpa")
+    with open(arpa, "rb") as src, gzip.open(tmp_path / "lm.arpa.gz", "wb") as dst:
+        dst.write(src.read())
+    words = create_word_dict(load_words(str(write_lexicon(model, tmp_path / "lm.lexicon"))))
+    assert main(["lm", "binary", str(tmp_path / "lm.arpa.gz"), "--quantize", "0"]) == 0
+    exact = tmp_path / "lm.bin"  # the default name: the lexicon's stem, so the decoder finds lm.lexicon
+    assert capsys.readouterr().out.strip() == str(exact)
+    quantized = compile_binary(arpa, tmp_path / "q8.bin", quantize=8)
+    for path, tolerance in ((exact, 1e-4), (quantized, 0.05)):
+        lm = kenlm.KenLM(str(path), words)
+        state, context = lm.start(False), (BOS,)
+        for word in ["the", "cat", "sat", "on", "the", "log"]:
+            state, score = lm.score(state, words.get_index(word))
+            assert score == pytest.approx(model.logprob(word, context), abs=tolerance)
+            context = (*context, word)
+    lp = peaked(vocab, "the cat sat", confusion={4: {"h": 0.5, "c": 0.4}})
+    lengths = torch.tensor([lp.shape[1]])
+    cfg = DecodeConfig(method="beam", lm=str(exact), lm_weight=2.0, beam_size=20)
+    assert BeamDecoder(vocab, cfg)(lp, lengths, ["u"])[0].text == "the cat sat"
+
+
+def test_binary_lm_errors(tmp_path):
+    with pytest.raises(MissingDependency, match="tools/build_kenlm.sh"):
+        compile_binary(tmp_path / "lm.arpa", tmp_path / "lm.bin", tool=str(tmp_path / "no" / "build_binary"))
+    fake = tmp_path / "build_binary"  # a program that fails as build_binary does on a broken ARPA
+    fake.write_text("#!/bin/sh\necho 'Format error: not an ARPA file' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(FileNotFoundError, match="language model not found"):
+        compile_binary(tmp_path / "none.arpa", tmp_path / "lm.bin", tool=str(fake))
+    (tmp_path / "bad.arpa").write_text("not an arpa\n")
+    with pytest.raises(RuntimeError, match="(?s)exit 1.*not an ARPA file"):
+        compile_binary(tmp_path / "bad.arpa", tmp_path / "lm.bin", tool=str(fake))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.arpa", "build_binary"]  # nothing half-written
 
 
 def test_missing_lm_or_lexicon(vocab, tmp_path):
