@@ -60,7 +60,8 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 def cmd_lm_binary(args: argparse.Namespace) -> int:
     from asr.lm import compile_binary
 
-    out = args.output or Path(args.arpa).with_suffix("").with_suffix(".bin")
+    arpa = Path(args.arpa)  # lm.arpa[.gz] -> lm.bin: the decoder finds lm.lexicon beside either
+    out = args.output or arpa.with_name(arpa.name.removesuffix(".gz").removesuffix(".arpa") + ".bin")
     print(compile_binary(args.arpa, out, args.quantize, args.build_binary, args.memory))
     return 0
 

@@ -299,7 +299,7 @@ def find_build_binary(tool: str | None = None) -> str:
     if not found or not shutil.which(found):
         raise MissingDependency(
             f"KenLM's build_binary program was not found ({tool or 'PATH, $KENLM_BUILD_BINARY'}); "
-            "`bash tools/build_kenlm.sh` builds it into .venv/bin (cmake from PyPI, a C++ compiler, 3 min)"
+            "`bash tools/build_kenlm.sh` builds it into .venv/bin (cmake from PyPI, a C++ compiler, 30 s)"
         )
     return found
 
