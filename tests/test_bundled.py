@@ -16,7 +16,7 @@ SAMPLE_OUTPUT = "call seven two nine five"
 def test_bundled_model_transcribes_the_bundled_sample():
     model = asr.load_model(ASSETS / "model.pt")
     assert model.config.decode.method == "beam" and Path(model.config.decode.lm).is_file()
-    # KenLM's binary, which start-up maps (parsing the same LM as ARPA took 1.2 s more)
+    # KenLM's binary, which start-up maps (parsing the same LM as ARPA took 1.1 s more)
     with open(model.config.decode.lm, "rb") as lm:
         assert lm.read(8) == b"mmap lm "
     (t,) = asr.transcribe(model, ASSETS / "sample.flac")

@@ -149,7 +149,7 @@ if run_stage 5; then
     -o $data/lm/word4.arpa --order 4 --prune 0 2 4 4 --vocab $data/lm/vocab.lexicon --memory 6G \
     --exclude LJ002 --exclude-texts $held_out --model $final
   # KenLM's binary trie, 8 bits a probability: 16 MB, mapped at start-up instead of parsing the
-  # 91 MB ARPA (1.2 s); one word of 4,439 differs on valid (needs build_binary: tools/build_kenlm.sh)
+  # 91 MB ARPA (1.1 s); one word of 4,439 differs on valid (needs build_binary: tools/build_kenlm.sh)
   asr lm binary $data/lm/word4.arpa -o $data/lm/word4.bin --quantize 8
   asr lm tune --model $final --manifest $data/valid.jsonl \
     --lm $data/lm/word4.bin --lm-weights 1 1.25 1.5 --word-scores -0.5 0 0.5 "${beam[@]}"
