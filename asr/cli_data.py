@@ -59,10 +59,12 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 
 def cmd_lm_binary(args: argparse.Namespace) -> int:
     from asr.lm import compile_binary
+    from asr.textfiles import compressed
 
     arpa = Path(args.arpa)  # lm.arpa[.gz] -> lm.bin: the decoder finds lm.lexicon beside either
-    out = args.output or arpa.with_name(arpa.name.removesuffix(".gz").removesuffix(".arpa") + ".bin")
-    print(compile_binary(args.arpa, out, args.quantize, args.build_binary, args.memory))
+    name = arpa.stem if compressed(arpa) else arpa.name
+    out = args.output or arpa.with_name(name.removesuffix(".arpa") + ".bin")
+    print(compile_binary(arpa, out, args.quantize, args.build_binary, args.memory))
     return 0
 
 
@@ -160,7 +162,7 @@ def add_commands(
     b = lm_actions.add_parser(
         "binary", parents=[common], help="ARPA -> KenLM binary trie (starts fast; needs KenLM's build_binary)"
     )
-    b.add_argument("arpa", type=Path, help="ARPA file (.gz too)")
+    b.add_argument("arpa", type=Path, help="ARPA file (.gz/.xz/.bz2 too)")
     b.add_argument("-o", "--output", type=Path, help="default: the ARPA's stem + .bin")
     b.add_argument("--quantize", type=int, default=8, help="bits per probability and backoff; 0: none")
     b.add_argument("--build-binary", help="default: $KENLM_BUILD_BINARY, PATH, .venv/bin")

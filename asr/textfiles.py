@@ -25,6 +25,11 @@ _LIBRISPEECH_ID = re.compile(r"^\d+-\d+-\d+$")
 _OPENERS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 
 
+def compressed(path: Path) -> bool:
+    """Whether :func:`open_text` decompresses ``path`` (``.gz``/``.xz``/``.bz2``)."""
+    return Path(path).suffix in _OPENERS
+
+
 def open_text(path: Path) -> IO[str]:
     """A text handle on ``path``, decompressing ``.gz``/``.xz``/``.bz2`` on the fly."""
     opener = _OPENERS.get(Path(path).suffix, open)

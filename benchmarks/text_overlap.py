@@ -16,9 +16,9 @@ from collections import deque
 from pathlib import Path
 
 from asr.config import TextConfig
+from asr.lm import read_corpus
 from asr.manifest import read_manifest
 from asr.text import Normalizer
-from asr.textfiles import iter_sentences, text_files
 
 
 def runs_of(manifests: list[Path], n: int, normalize: Normalizer) -> tuple[dict, dict[Path, int]]:
@@ -46,13 +46,12 @@ def main() -> None:
     hits: set[tuple[Path, int]] = set()
     window: deque[str] = deque(maxlen=args.n)
     words = 0
-    for path in text_files(args.text):
-        for _, sentence in iter_sentences(path):
-            for word in normalize(sentence).split():
-                window.append(word)
-                words += 1
-                if len(window) == args.n:
-                    hits |= runs.get(tuple(window), set())
+    for sentence in read_corpus(args.text, normalize):
+        for word in sentence:
+            window.append(word)
+            words += 1
+            if len(window) == args.n:
+                hits |= runs.get(tuple(window), set())
     print(f"{words:,} corpus words; utterances sharing a {args.n}-word run with them:")
     print("| manifest | utterances | sharing a run |\n|---|---|---|")
     for manifest, size in sizes.items():

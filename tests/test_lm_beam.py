@@ -2,6 +2,7 @@
 
 import dataclasses
 import gzip
+import lzma
 import math
 
 import pytest
@@ -195,6 +196,12 @@ def test_binary_lm_scores_and_decodes_as_its_arpa(vocab, tmp_path, capsys):
     assert main(["lm", "binary", str(tmp_path / "lm.arpa.gz"), "--quantize", "0"]) == 0
     exact = tmp_path / "lm.bin"  # the default name: the lexicon's stem, so the decoder finds lm.lexicon
     assert capsys.readouterr().out.strip() == str(exact)
+    (tmp_path / "xz").mkdir()
+    with open(arpa, "rb") as src, lzma.open(tmp_path / "xz" / "lm.arpa.xz", "wb") as dst:
+        dst.write(src.read())
+    assert main(["lm", "binary", str(tmp_path / "xz" / "lm.arpa.xz"), "--quantize", "0"]) == 0
+    assert (tmp_path / "xz" / "lm.bin").read_bytes() == exact.read_bytes()  # any compression we read
+    capsys.readouterr()
     quantized = compile_binary(arpa, tmp_path / "q8.bin", quantize=8)
     for path, tolerance in ((exact, 1e-4), (quantized, 0.05)):
         lm = kenlm.KenLM(str(path), words)
