@@ -207,11 +207,21 @@ def export_checkpoint(
     return [save_checkpoint(slim, output), *written]
 
 
+# Model settings that act only while training (dropout) or at initialisation (forget_bias): runs
+# that differ only in these hold weights of the same meaning, so their checkpoints may be averaged.
+TRAINING_ONLY_MODEL_FIELDS = ("dropout", "forget_bias")
+
+
+def _weight_meaning(model_config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in model_config.items() if k not in TRAINING_ONLY_MODEL_FIELDS}
+
+
 def average_checkpoints(models: list[PathLike], output: PathLike, best: int = 0) -> tuple[Path, list[Path]]:
     """Average the weights of several checkpoints of one run (e.g. the last K epochs), which
-    usually decodes better than any one of them. ``best > 0`` keeps the ``best`` with the
-    lowest validation WER of their epoch. Writes an inference-only checkpoint; returns it and
-    the inputs used."""
+    usually decodes better than any one of them, or of runs fine-tuned from one model (a "soup";
+    they may differ in dropout; the first one's config is kept). ``best > 0`` keeps the ``best``
+    with the lowest validation WER of their epoch. Writes an inference-only checkpoint; returns it
+    and the inputs used."""
     loaded = [(Path(m), read_checkpoint(m)) for m in models]
     if not loaded:
         raise ValueError("no checkpoints to average")
@@ -230,7 +240,7 @@ def average_checkpoints(models: list[PathLike], output: PathLike, best: int = 0)
             raise CheckpointError(
                 f"{path} and {first_path} are not the same model (vocabulary or layers differ)"
             )
-        if payload["config"]["model"] != first["config"]["model"]:
+        if _weight_meaning(payload["config"]["model"]) != _weight_meaning(first["config"]["model"]):
             raise CheckpointError(f"{path} and {first_path} have different model configs")
     averaged = {}
     for name, value in first["model"].items():

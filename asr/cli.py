@@ -316,7 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("average", parents=[common], help="average the weights of several checkpoints")
-    p.add_argument("models", nargs="+", help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt)")
+    p.add_argument(
+        "models",
+        nargs="+",
+        help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt) or of runs fine-tuned from one"
+        " model",
+    )
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--best", type=int, default=0, metavar="K", help="only the K with the lowest epoch WER")
     p.set_defaults(func=cmd_average)

@@ -166,6 +166,13 @@ def test_average_of_epoch_checkpoints(tone_manifest, tmp_path):
     _, used = average_checkpoints(kept, tmp_path / "best2.pt", best=2)
     assert sorted(wers[kept.index(p)] for p in used) == sorted(wers)[:2]
 
+    # a run that differs only in dropout holds weights of the same meaning: its checkpoint averages in
+    dropout = tiny_config(tone_manifest, tmp_path / "dropout", "train.epochs=1", "model.dropout=0.4")
+    train(dropout, show_progress=False)
+    soup = [kept[0], tmp_path / "dropout" / "checkpoints" / "last.pt"]
+    mixed, _ = average_checkpoints(soup, tmp_path / "soup.pt")
+    assert read_checkpoint(mixed)["config"]["model"] == read_checkpoint(kept[0])["config"]["model"]
+
     other = tiny_config(tone_manifest, tmp_path / "other", "train.epochs=1", "model.hidden_size=16")
     train(other, show_progress=False)
     with pytest.raises(CheckpointError, match="different"):
