@@ -23,7 +23,15 @@ import torch
 
 from asr import __version__
 from asr._types import PathLike
-from asr.config import ConfigError, DecodeConfig, ExperimentConfig, from_dict, to_dict
+from asr.config import (
+    ConfigError,
+    DecodeConfig,
+    ExperimentConfig,
+    ModelConfig,
+    from_dict,
+    to_dict,
+    with_dropout_of,
+)
 from asr.features import FeatureExtractor
 from asr.model import AcousticModel
 from asr.text import Normalizer, Vocabulary
@@ -207,15 +215,6 @@ def export_checkpoint(
     return [save_checkpoint(slim, output), *written]
 
 
-# Model settings that act only while training (dropout) or at initialisation (forget_bias): runs
-# that differ only in these hold weights of the same meaning, so their checkpoints may be averaged.
-TRAINING_ONLY_MODEL_FIELDS = ("dropout", "forget_bias")
-
-
-def _weight_meaning(model_config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in model_config.items() if k not in TRAINING_ONLY_MODEL_FIELDS}
-
-
 def average_checkpoints(models: list[PathLike], output: PathLike, best: int = 0) -> tuple[Path, list[Path]]:
     """Average the weights of several checkpoints of one run (e.g. the last K epochs), which
     usually decodes better than any one of them, or of runs fine-tuned from one model (a "soup";
@@ -235,12 +234,13 @@ def average_checkpoints(models: list[PathLike], output: PathLike, best: int = 0)
 
         loaded = sorted(loaded, key=epoch_wer)[:best]
     first_path, first = loaded[0]
+    first_model = from_dict(ModelConfig, first["config"]["model"])
     for path, payload in loaded[1:]:
         if payload["vocabulary"] != first["vocabulary"] or payload["model"].keys() != first["model"].keys():
             raise CheckpointError(
                 f"{path} and {first_path} are not the same model (vocabulary or layers differ)"
             )
-        if _weight_meaning(payload["config"]["model"]) != _weight_meaning(first["config"]["model"]):
+        if with_dropout_of(from_dict(ModelConfig, payload["config"]["model"]), first_model) != first_model:
             raise CheckpointError(f"{path} and {first_path} have different model configs")
     averaged = {}
     for name, value in first["model"].items():

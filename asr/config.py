@@ -66,6 +66,13 @@ class ModelConfig:
     forget_bias: float = 0.0
 
 
+def with_dropout_of(model: ModelConfig, other: ModelConfig) -> ModelConfig:
+    """``model`` with ``other``'s dropout. Dropout shapes no weight, so configs equal after this hold
+    weights of the same meaning: one run may start from (``train.init_from``), or be averaged
+    with, the other."""
+    return dataclasses.replace(model, dropout=other.dropout)
+
+
 @dataclass(frozen=True)
 class DataConfig:
     train_manifest: str = ""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from asr.checkpoint import read_checkpoint
-from asr.config import ConfigError, ExperimentConfig, from_dict
+from asr.config import ConfigError, ExperimentConfig, from_dict, with_dropout_of
 from asr.data import AsrDataset
 from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
@@ -105,8 +105,8 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     path = Path(cfg.train.init_from)
     payload = read_checkpoint(path)
     old = from_dict(ExperimentConfig, payload["config"])
-    old = dataclasses.replace(old, model=dataclasses.replace(old.model, dropout=cfg.model.dropout))
-    require_same(old, cfg, ("model", "features"), f"train.init_from {path}")  # dropout shapes no weight
+    old = dataclasses.replace(old, model=with_dropout_of(old.model, cfg.model))
+    require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload
 
 
