@@ -20,11 +20,14 @@ asr serve [--model CKPT] [--port 8000]        HTTP API + web page
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,7 +36,7 @@ from asr import cli_data, cli_live
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
 from asr.cli_decode import add_decode_flags, decode_config, model_path
-from asr.config import ConfigError
+from asr.config import ConfigError, DecodeConfig
 from asr.decode import make_decoder
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
@@ -114,7 +117,8 @@ def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
         )
         if given.is_dir() and not found:
             logger.warning("%s: no audio files (%s) in this folder", given, " ".join(AUDIO_SUFFIXES))
-        for audio, name in found or ([] if given.is_dir() else [(given, Path(given.stem))]):
+        alone = Path("stdin") if str(given) == "-" else Path(given.stem)
+        for audio, name in found or ([] if given.is_dir() else [(given, alone)]):
             unique, n = name, 1
             while unique in used:
                 n += 1
@@ -124,10 +128,33 @@ def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def _spooled(audio: Path, folder: Path) -> Path:
+    """stdin (``-``) or a pipe (``<(ffmpeg ... -f flac -)``, /dev/stdin) copied to a file in
+    ``folder``: decoders seek, and a pipe can be read only once. Other paths are returned as given."""
+    if str(audio) != "-" and (not audio.exists() or audio.is_file()):
+        return audio
+    out = folder / f"{len(list(folder.iterdir()))}-{'stdin' if str(audio) == '-' else audio.name}"
+    with contextlib.ExitStack() as stack:
+        source = sys.stdin.buffer if str(audio) == "-" else stack.enter_context(audio.open("rb"))
+        with out.open("wb") as sink:
+            shutil.copyfileobj(source, sink)
+    return out
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
     decode = decode_config(recognizer, args)
-    inputs = _transcribe_inputs(args.files)
+    with tempfile.TemporaryDirectory(prefix="asr-stdin-") as spool:
+        inputs = [(_spooled(a, Path(spool)), n) for a, n in _transcribe_inputs(args.files)]
+        return _transcribe_files(args, recognizer, decode, inputs)
+
+
+def _transcribe_files(
+    args: argparse.Namespace,
+    recognizer: asr.Recognizer,
+    decode: DecodeConfig,
+    inputs: list[tuple[Path, Path]],
+) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else None
     if args.resume and out_dir is None:
         raise ValueError("--resume needs --output-dir (it skips files whose output is already there)")
@@ -306,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
-    p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...) or folders of them")
+    p.add_argument("files", nargs="+",
+                   help="audio files (wav, flac, ogg, ...), folders of them, or - for stdin")  # fmt: skip
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--format", choices=sorted(WRITERS), default="txt")
     p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")

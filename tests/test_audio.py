@@ -1,3 +1,7 @@
+import io
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
@@ -94,3 +98,54 @@ def test_nan_samples(tmp_path):
     soundfile.write(path, wave, SAMPLE_RATE, subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN"):
         load_audio(path)
+
+
+def _without_length(flac: bytes) -> bytes:
+    """The FLAC with its STREAMINFO sample count zeroed, as a FLAC written to a pipe has it."""
+    data = bytearray(flac)
+    assert data[:4] == b"fLaC"
+    data[21] &= 0xF0  # the count's 36 bits: the low nibble of byte 21 and bytes 22-25
+    data[22:26] = bytes(4)
+    return bytes(data)
+
+
+def test_flac_whose_header_gives_no_length(tmp_path):
+    """``ffmpeg ... -f flac -`` writes no sample count; libsndfile then reports 2**63-1 frames and
+    fails its seek after the first read. Duration, whole reads and windows come out exact."""
+    wave = sine(SAMPLE_RATE, seconds=3.0)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, wave, SAMPLE_RATE, format="FLAC")
+    piped = tmp_path / "piped.flac"
+    piped.write_bytes(_without_length(buffer.getvalue()))
+    assert soundfile.info(str(piped)).frames > 2**62  # the case being tested
+    exact = torch.from_numpy(soundfile.read(io.BytesIO(buffer.getvalue()), dtype="float32")[0])
+    assert audio_duration(piped) == 3.0
+    assert torch.equal(load_audio(piped), exact)
+    assert torch.equal(load_audio(piped, 0.5, 1.25), exact[8000:28000])
+    assert torch.equal(load_audio(piped, 2.5), exact[40000:])
+    with pytest.raises(AudioError, match="no audio samples after 4"):
+        load_audio(piped, 4.0, 1.0)
+
+
+MEMORY_PROBE = """
+import resource, sys
+import numpy as np, soundfile
+from asr.audio import load_audio
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for rate in map(int, sys.argv[2:]):
+    path = f"{sys.argv[1]}/{rate}.wav"
+    soundfile.write(path, np.zeros(rate, np.float32), rate, subtype="PCM_16")
+    assert load_audio(path).numel() == 16000, rate
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_odd_sample_rates_resample_in_bounded_memory(tmp_path):
+    """One second at a rate sharing no factor with 16 kHz took 6 GB (22,051 Hz) in torchaudio's
+    resampler, whose kernel grows with 16000 / gcd(rate, 16000); it must take a few MB."""
+    rates = ["22051", "44099", "96001", "191999", "192000", "8001", "11025"]
+    probe = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(tmp_path), *rates],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert int(probe.stdout.split()[-1]) < 200  # MB of peak memory above the baseline after imports

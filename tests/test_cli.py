@@ -3,6 +3,7 @@
 The model has overfitted 8 tone utterances, so inputs here are those same signals
 (``tone_speech(TINY_TEXTS[i], seed=i)``), written anew in other formats and places."""
 
+import io
 import json
 import os
 import subprocess
@@ -179,6 +180,18 @@ def test_subprocess_smoke(trained_checkpoint, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "abc"
+
+
+def test_flac_from_a_pipe_on_stdin(trained_checkpoint):
+    """``ffmpeg ... -f flac - | asr transcribe -``: a stream that cannot seek, whose header has no length."""
+    from tests.test_audio import _without_length
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, tone_speech("abc", seed=0), 16000, format="FLAC")
+    command = [sys.executable, "-m", "asr", "transcribe", "-", "--model", str(trained_checkpoint)]
+    done = subprocess.run(command, input=_without_length(buffer.getvalue()), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().strip() == "abc"
 
 
 def test_a_closed_pipe_ends_quietly(trained_checkpoint, tmp_path):
