@@ -35,7 +35,7 @@ import asr
 from asr import cli_data, cli_live
 from asr.audio import AudioError
 from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
-from asr.cli_decode import add_decode_flags, decode_config, model_path
+from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
 from asr.config import ConfigError, DecodeConfig
 from asr.decode import make_decoder
 from asr.explog import OutputDirError
@@ -277,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--model", help="checkpoint (default: the bundled model)")
     t.add_argument("--manifest", required=True, help="dev manifest (not the test set)")
-    t.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0])
-    t.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0])
-    t.add_argument("--device", default="auto")
+    t.add_argument("--lm-weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
+                   help="LM weights of the grid")  # fmt: skip
+    t.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0],
+                   help="word scores of the grid")  # fmt: skip
+    t.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_decode_flags(t)
     t.set_defaults(func=cmd_lm_tune, decoder="beam")
 
@@ -314,8 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the posteriors of the N worst utterances in report.html (0: none)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--num-workers", type=int, default=0, help="audio-loading processes (0: in this one)")
     add_decode_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -329,17 +331,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", parents=[common], help="training curves of one or more runs in one PNG")
     p.add_argument("exp_dirs", nargs="+", type=Path, help="exp dirs (each with metrics.jsonl)")
-    p.add_argument("-o", "--output", type=Path, default=Path("plots.png"))
+    p.add_argument("-o", "--output", type=Path, default=Path("plots.png"), help="image to write")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("transcribe", parents=[common], help="print the transcript of audio files")
     p.add_argument("files", nargs="+",
                    help="audio files (wav, flac, ogg, ...), folders of them, or - for stdin")  # fmt: skip
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
-    p.add_argument("--format", choices=sorted(WRITERS), default="txt")
+    p.add_argument("--format", choices=sorted(WRITERS), default="txt",
+                   help="txt, json (with word times), srt or vtt subtitles")  # fmt: skip
     p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")
     p.add_argument("--resume", action="store_true", help="skip files whose output is already in --output-dir")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_decode_flags(p)
     p.set_defaults(func=cmd_transcribe)
 
@@ -350,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoints of one run (train.keep_epochs keeps epochNNN.pt) or of runs fine-tuned from one"
         " model",
     )
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="averaged checkpoint to write")
     p.add_argument("--best", type=int, default=0, metavar="K", help="only the K with the lowest epoch WER")
     p.set_defaults(func=cmd_average)
 

@@ -117,11 +117,11 @@ def add_commands(
         c.set_defaults(func=cmd_prep, preparer=module)
 
     p = sub.add_parser("validate", parents=[common], help="list the rows of a manifest that cannot train")
-    p.add_argument("manifest")
+    p.add_argument("manifest", help="JSONL manifest to check")
     p.add_argument("--config", help="experiment YAML (model and features decide CTC feasibility)")
     p.add_argument("--alphabet", default="english", help="'english', 'any', or the allowed characters")
-    p.add_argument("--min-duration", type=float, default=0.1)
-    p.add_argument("--max-duration", type=float, default=40.0)
+    p.add_argument("--min-duration", type=float, default=0.1, help="shorter rows are reported (seconds)")
+    p.add_argument("--max-duration", type=float, default=40.0, help="longer rows are reported (seconds)")
     p.add_argument("--show", type=int, default=20, help="rejected rows to print")
     p.set_defaults(func=cmd_validate)
 
@@ -132,7 +132,7 @@ def add_commands(
         "text", type=Path, nargs="+", help="sentence files/folders (id|raw|text, 'ID TEXT', plain; .gz/.xz)"
     )
     b.add_argument("-o", "--output", type=Path, required=True, help="ARPA file; the lexicon goes beside it")
-    b.add_argument("--order", type=int, default=3)
+    b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
     b.add_argument(
         "--exclude-texts",
@@ -171,8 +171,8 @@ def add_commands(
     p = sub.add_parser("manifest", help="merge or split manifests")
     actions = p.add_subparsers(dest="action", required=True)
     m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")
-    m.add_argument("output", type=Path)
-    m.add_argument("inputs", nargs="+", type=Path)
+    m.add_argument("output", type=Path, help="merged manifest to write")
+    m.add_argument("inputs", nargs="+", type=Path, help="manifests to merge")
     m.add_argument(
         "--weights",
         type=float,
@@ -180,18 +180,19 @@ def add_commands(
         metavar="W",
         help="one per input: 2 = every row twice, 0.5 = a random half (default 1 each)",
     )
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=cmd_manifest)
     m = actions.add_parser("split", parents=[common], help="train/valid/test with no group on two sides")
-    m.add_argument("input", type=Path)
-    m.add_argument("out_dir", type=Path)
-    m.add_argument("--by", choices=["speaker", "chapter", "utterance"], default="speaker")
-    m.add_argument("--valid-fraction", type=float, default=0.05)
-    m.add_argument("--test-fraction", type=float, default=0.05)
+    m.add_argument("input", type=Path, help="manifest to split")
+    m.add_argument("out_dir", type=Path, help="folder for train/valid/test.jsonl")
+    m.add_argument("--by", choices=["speaker", "chapter", "utterance"], default="speaker",
+                   help="what no two splits share (default speaker)")  # fmt: skip
+    m.add_argument("--valid-fraction", type=float, default=0.05, help="share of groups for valid")
+    m.add_argument("--test-fraction", type=float, default=0.05, help="share of groups for test")
     m.add_argument("--valid", type=int, metavar="N", help="N groups for valid (instead of the fraction)")
     m.add_argument("--test", type=int, metavar="N", help="N groups for test, named ones included")
     m.add_argument("--test-groups", nargs="+", default=[], metavar="G", help="these groups are test")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=cmd_manifest)
 
     return lm_actions

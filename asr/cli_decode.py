@@ -13,6 +13,7 @@ from asr.export import FORMATS
 from asr.precision import PRECISIONS
 
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
+DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: cuda where there is one)"
 
 
 def model_path(given: str | None) -> Path:
@@ -45,14 +46,16 @@ def add_decode_flags(p: argparse.ArgumentParser, backend: bool = True) -> None:
     p.add_argument("--precision", choices=PRECISIONS,
                    help="the network's arithmetic: fp32, bf16 (fast on AMX/AVX-512-BF16 CPUs) or int8; "
                    "auto = fp32 (default: the model's)")  # fmt: skip
-    p.add_argument("--decoder", choices=["greedy", "beam"], help="default: the model's (greedy)")
+    p.add_argument("--decoder", choices=["greedy", "beam"],
+                   help="greedy (best token per frame) or beam search (default: the model's decode "
+                   "setting; the bundled model's is beam with its LM)")  # fmt: skip
     p.add_argument("--lm", help="word n-gram LM (ARPA or KenLM binary) for beam search")
     p.add_argument("--lexicon", help="word spellings (default: beside the LM, same name .lexicon)")
-    p.add_argument("--beam-size", type=int)
+    p.add_argument("--beam-size", type=int, help="hypotheses kept per frame (more: slower, a little better)")
     p.add_argument("--beam-threshold", type=float, help="prune hypotheses this far (log) below the best")
     p.add_argument("--beam-size-token", type=int, help="tokens tried per frame, likeliest first (0: all)")
-    p.add_argument("--lm-weight", type=float)
-    p.add_argument("--word-score", type=float)
+    p.add_argument("--lm-weight", type=float, help="weight of the LM's log-probability against the model's")
+    p.add_argument("--word-score", type=float, help="added per word (positive: fewer deletions)")
     p.add_argument("--hotwords", nargs="+", metavar="WORD[:BOOST]", help="words to favour (needs --lm)")
     p.add_argument("--batch-seconds", type=float,
                    help="padded audio seconds per batch; 0 = by device (CPU 60, CUDA 600)")  # fmt: skip

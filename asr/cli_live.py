@@ -12,7 +12,8 @@ import time
 
 import asr
 from asr.audio import SAMPLE_RATE
-from asr.cli_decode import add_decode_flags, decode_config, model_path
+from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
+from asr.gate import ServiceLimits, access_log
 from asr.runtime import MissingDependency, pick_device
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
 
@@ -60,14 +61,21 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from asr.serve import ServiceLimits, serve
+        from asr.serve import serve
     except ImportError as err:
         hint = "pip install 'asr[serve]'"
-        raise MissingDependency(f"asr serve needs FastAPI and uvicorn ({err}): {hint}") from None
+        needs = "FastAPI, uvicorn and prometheus-client"
+        raise MissingDependency(f"asr serve needs {needs} ({err}): {hint}") from None
 
     recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
-    limits = ServiceLimits(max_mb=args.max_mb, max_seconds=args.max_seconds, queue_size=args.queue)
+    limits = ServiceLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ServiceLimits)})
     device = str(pick_device(args.device))
+    handler = logging.StreamHandler(sys.stdout) if args.access_log == "-" else logging.FileHandler(
+        args.access_log, encoding="utf-8")  # fmt: skip
+    handler.setFormatter(logging.Formatter("%(message)s"))  # JSON lines, nothing around them
+    access_log.addHandler(handler)
+    access_log.propagate = False
+    access_log.setLevel(logging.INFO)  # whatever -q does to the log
     serve(recognizer, args.host, args.port, decode_config(recognizer, args), limits, device)
     return 0
 
@@ -87,10 +95,13 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p = sub.add_parser("serve", parents=[common], help="HTTP API and web page for transcription")
     p.add_argument("--model", help="checkpoint or exported model (default: the bundled model)")
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-mb", type=float, default=50.0, help="largest request body")
-    p.add_argument("--max-seconds", type=float, default=3600.0, help="longest audio")
-    p.add_argument("--queue", type=int, default=8, help="requests waiting or running; more get 503")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    for f in dataclasses.fields(ServiceLimits):
+        p.add_argument(f.metadata["flag"], dest=f.name, type=type(f.default), default=f.default,
+                       help=f"{f.metadata['help']} (default {f.default:g})")  # fmt: skip
+    p.add_argument("--access-log", default="-", metavar="FILE",
+                   help="one JSON line per request (id, path, status, bytes, audio seconds, latency); "
+                   "default -: stdout")  # fmt: skip
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     add_decode_flags(p)
     p.set_defaults(func=cmd_serve)

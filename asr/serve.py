@@ -3,9 +3,10 @@ times; ``GET /health``; ``GET /`` a page to upload or record audio; with a strea
 ``WS /stream``: raw 16 kHz s16le PCM in, partial and final events (JSON) out, for live captions.
 
 One model, one inference thread: requests wait in a queue of ``queue_size`` places and are
-answered 503 (with Retry-After) when it is full, so a burst slows the service down instead
-of exhausting its memory. Bodies over ``max_mb`` are refused 413 before they are read in
-full; audio longer than ``max_seconds`` 413; unreadable audio 415.
+answered 503 (with Retry-After), before their body is read, when it is full, so a burst slows
+the service down instead of exhausting its memory. Bodies over ``max_mb`` are refused 413
+before they are read in full; audio longer than ``max_seconds`` 413; unreadable audio 415.
+Timeouts, the connection cap, the access log and ``GET /metrics`` are :mod:`asr.gate`'s.
 """
 
 from __future__ import annotations
@@ -15,86 +16,31 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import re
 import tempfile
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from fastapi import FastAPI, File, HTTPException, UploadFile, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, Response
+from starlette.types import ASGIApp
 
 from asr import __version__
 from asr.audio import AudioError, audio_duration
 from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
+from asr.gate import AUDIO_SECONDS, Gate, Metrics, Queue, ServiceLimits, guarded_protocol
 from asr.stream import Streamer, StreamEvent, check_streamable, pcm_samples
 from asr.transcribe import transcribe
 
+if TYPE_CHECKING:
+    import uvicorn
+
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceLimits:
-    max_mb: float = 50.0  # request body
-    max_seconds: float = 3600.0  # audio duration
-    queue_size: int = 8  # requests waiting or running; more are refused with 503
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for a body over ``max_bytes``, by its Content-Length or, for a
-    chunked upload, as soon as the bytes read pass the limit."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        seen, too_large, refused = 0, False, False
-
-        async def counted() -> Message:  # past the limit the app sees the client leave
-            nonlocal seen, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                too_large = True
-                return {"type": "http.disconnect"}
-            return message
-
-        async def guarded(message: Message) -> None:  # ... and its own answer is replaced by 413
-            nonlocal refused
-            if not too_large:
-                await send(message)
-            elif not refused:
-                refused = True
-                await self._refuse(send)
-
-        try:
-            await self.app(scope, counted, guarded)
-        except Exception:
-            if not too_large:
-                raise
-        if too_large and not refused:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        detail = f"request body over the limit of {self.max_bytes / 1e6:g} MB"
-        await JSONResponse({"detail": detail}, status_code=413)({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
 
 
 def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
@@ -105,12 +51,17 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
     recognizer.to(device)
     decoder = make_decoder(recognizer.vocab, decode, torch.device(device))  # once: beam search loads an LM
     worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-infer")
-    state = {"queued": 0, "served": 0}
+    queue = Queue(limits.queue_size)
+    metrics = Metrics(queue)
     app = FastAPI(title="asr", version=__version__)
 
     def run(path: str) -> dict[str, Any]:
         start = time.perf_counter()
-        (t,) = transcribe(recognizer, path, device=device, decode=decode, decoder=decoder)
+        queue.busy_since = time.monotonic()
+        try:
+            (t,) = transcribe(recognizer, path, device=device, decode=decode, decoder=decoder)
+        finally:
+            queue.busy_since = None
         return {"text": t.text, "duration": round(t.duration, 3),
                 "words": [dataclasses.asdict(w) for w in t.words],
                 "processing_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
@@ -124,8 +75,16 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, **state, **dataclasses.asdict(limits),
-                "streaming": streaming, "streams": streams["open"]}  # fmt: skip
+        """"degraded" while no queue place is free or one inference has run past ``stuck_seconds``."""
+        stuck = queue.stuck(limits.stuck_seconds)
+        return {"status": "degraded" if queue.full or stuck else "ok", "version": __version__,
+                "queued": queue.taken, "served": queue.served, "worker_stuck": stuck,
+                **dataclasses.asdict(limits), "streaming": streaming, "streams": streams["open"]}  # fmt: skip
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.websocket("/stream")
     async def stream(socket: WebSocket) -> None:
@@ -168,35 +127,51 @@ def create_app(recognizer: Recognizer, decode: DecodeConfig | None = None,
         return resources.files("asr").joinpath("assets/index.html").read_text(encoding="utf-8")
 
     @app.post("/transcribe")
-    async def transcribe_upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008 (FastAPI idiom)
-        if state["queued"] >= limits.queue_size:
-            raise HTTPException(503, "busy: the queue is full, retry later", headers={"Retry-After": "2"})
-        state["queued"] += 1
-        suffix = Path(file.filename or "").suffix.lower()[:8]
-        handle, path = tempfile.mkstemp(prefix="asr-upload-", suffix=suffix)
+    async def transcribe_upload(request: Request, file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+        """The queue place was taken by the gate, which gives it back whatever happens here."""
+        name = _safe_name(file.filename)
+        handle, path = tempfile.mkstemp(prefix="asr-upload-", suffix=Path(name).suffix)
         try:
             with os.fdopen(handle, "wb") as out:
                 while chunk := await file.read(1 << 20):
                     out.write(chunk)
             try:  # the header first: a file over the limit is refused before any inference
                 seconds = audio_duration(path)
+                request.scope[AUDIO_SECONDS] = round(seconds, 3)
                 if seconds > limits.max_seconds:
                     limit = f"the limit is {limits.max_seconds:g} s"
                     raise HTTPException(413, f"audio is {seconds:.0f} s; {limit}")
                 result = await asyncio.get_running_loop().run_in_executor(worker, run, path)
-            except AudioError as err:
-                raise HTTPException(415, f"unreadable audio ({err.reason})") from None
-            state["served"] += 1
+            except AudioError as err:  # the client's file name, never the server's temporary path
+                raise HTTPException(415, f"unreadable audio ({err.reason.replace(path, name)})") from None
+            queue.served += 1
             return result
         finally:
-            state["queued"] -= 1
             os.unlink(path)
 
-    return BodyLimit(app, int(limits.max_mb * 1e6))
+    return Gate(app, limits, queue, metrics)
+
+
+def _safe_name(filename: str | None) -> str:
+    """A client's file name reduced to letters, digits, ``._-`` (a NUL byte or a path in it broke
+    ``mkstemp``), keeping the extension that hints the format."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path((filename or "").replace("\\", "/")).name)[-64:]
+    suffix = re.sub(r"[^a-z0-9]", "", Path(name).suffix.lower())[:8]
+    return f"{Path(name).stem or 'upload'}.{suffix}" if suffix else Path(name).stem or "upload"
 
 
 def _event_json(event: StreamEvent) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(event).items() if k != "compute_seconds"}
+
+
+def server_config(app: ASGIApp, limits: ServiceLimits, host: str = "127.0.0.1", port: int = 8000,
+                  ) -> uvicorn.Config:  # fmt: skip
+    """uvicorn's settings for ``app``: the gate's protocol (header deadline, connection cap) and
+    the idle keep-alive timeout."""
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", http=guarded_protocol(limits),
+                          timeout_keep_alive=limits.idle_timeout)  # fmt: skip
 
 
 def serve(recognizer: Recognizer, host: str = "127.0.0.1", port: int = 8000,
@@ -205,6 +180,7 @@ def serve(recognizer: Recognizer, host: str = "127.0.0.1", port: int = 8000,
     """Run the service until interrupted."""
     import uvicorn
 
+    limits = limits or ServiceLimits()
     app = create_app(recognizer, decode, limits, device)
-    logger.info("serving on http://%s:%d (page at /, API at /transcribe, /health)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    logger.info("serving on http://%s:%d (page at /, API at /transcribe, /health, /metrics)", host, port)
+    uvicorn.Server(server_config(app, limits, host, port)).run()

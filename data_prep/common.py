@@ -15,6 +15,8 @@ from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.text import Normalizer
 from asr.validate import Limits, ValidationReport, format_rejections, validate
 
+OUT_DIR_HELP = "folder for the manifests (created)"
+
 logger = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
 

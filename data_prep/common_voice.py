@@ -14,7 +14,7 @@ from pathlib import Path
 
 from asr.manifest import Utterance
 from asr.validate import ENGLISH_ALPHABET, Limits
-from data_prep.common import probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, probe_duration, write_splits
 
 SPLITS = {"train": "train.tsv", "valid": "dev.tsv", "test": "test.tsv"}
 
@@ -46,7 +46,7 @@ def prepare(corpus_dir: Path, out_dir: Path, alphabet: str | None = None) -> dic
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="a language folder: *.tsv and clips/")
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
     parser.add_argument("--alphabet", help="allowed characters after normalisation, or 'any'")
 
 

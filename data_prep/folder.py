@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from asr.manifest import Utterance
-from data_prep.common import audio_files, probe_duration, split_groups, write_splits
+from data_prep.common import OUT_DIR_HELP, audio_files, probe_duration, split_groups, write_splits
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,10 @@ def prepare(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("corpus_dir", type=Path)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--valid-fraction", type=float, default=0.0)
-    parser.add_argument("--test-fraction", type=float, default=0.0)
+    parser.add_argument("corpus_dir", type=Path, help="folder of audio files with same-named .txt/.lab")
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
+    parser.add_argument("--valid-fraction", type=float, default=0.0, help="share held out for valid")
+    parser.add_argument("--test-fraction", type=float, default=0.0, help="share held out for test")
     parser.add_argument("--by", choices=["utterance", "folder"], default="utterance",
                         help="keep whole sub-folders on one side of the split")  # fmt: skip
 

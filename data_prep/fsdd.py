@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asr.manifest import Utterance
-from data_prep.common import probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, probe_duration, write_splits
 from data_prep.download import fetch
 
 URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/heads/master.zip"
@@ -56,7 +56,7 @@ def prepare(corpus_dir: Path, out_dir: Path, test_speakers: Sequence[str] = ()) 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="folder with the FSDD wavs")
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
     parser.add_argument("--test-speakers", nargs="+", default=[], help="hold these speakers out as test")
     parser.add_argument("--download", action="store_true", help="fetch the corpus into corpus_dir first")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from asr.manifest import Utterance
 from asr.validate import Limits
-from data_prep.common import probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, probe_duration, write_splits
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +112,10 @@ def prepare(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="the Kaldi data dir (holding wav.scp and text)")
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
     parser.add_argument("--name", help="manifest name (default: the data dir's folder name)")
     parser.add_argument("--root", type=Path, help="folder that relative wav.scp paths start from")
-    parser.add_argument("--max-duration", type=float, default=40.0)
+    parser.add_argument("--max-duration", type=float, default=40.0, help="longer utterances are left out (s)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:

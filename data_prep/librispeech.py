@@ -13,7 +13,7 @@ from pathlib import Path
 
 from asr.manifest import Utterance
 from asr.validate import Limits
-from data_prep.common import audio_file, probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, audio_file, probe_duration, write_splits
 from data_prep.download import fetch
 
 BASE_URL = "https://www.openslr.org/resources/12/"
@@ -64,10 +64,10 @@ def prepare(corpus_dir: Path, out_dir: Path, max_duration: float = 40.0) -> dict
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="folder holding LibriSpeech/<subset>/...")
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
     parser.add_argument("--download", nargs="+", metavar="SUBSET", default=[],
                         help="fetch these subsets first, e.g. dev-clean train-clean-5")  # fmt: skip
-    parser.add_argument("--max-duration", type=float, default=40.0)
+    parser.add_argument("--max-duration", type=float, default=40.0, help="longer utterances are left out (s)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asr.manifest import Utterance
-from data_prep.common import chapter_of, probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, chapter_of, probe_duration, write_splits
 from data_prep.download import fetch
 
 URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
@@ -68,9 +68,9 @@ def prepare(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="folder holding metadata.csv and wavs/")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--test-chapters", nargs="+", default=["LJ002"])
-    parser.add_argument("--valid-fraction", type=float, default=0.05)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
+    parser.add_argument("--test-chapters", nargs="+", default=["LJ002"], help="chapters held out for test")
+    parser.add_argument("--valid-fraction", type=float, default=0.05, help="share of the rest for valid")
     parser.add_argument("--download", action="store_true", help="fetch the corpus into corpus_dir first")
 
 

@@ -133,11 +133,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path, help="folder for the wavs and noise.jsonl")
     parser.add_argument("--count", type=int, default=20, help="clips of each kind")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each clip")
-    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS, help="noise kinds to make")
     parser.add_argument(
         "--babble-from", type=Path, help="folder of speech audio, or a manifest, to mix babble from"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:

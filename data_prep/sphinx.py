@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from asr.manifest import Utterance
-from data_prep.common import audio_file, probe_duration, write_splits
+from data_prep.common import OUT_DIR_HELP, audio_file, probe_duration, write_splits
 
 _LINE = re.compile(r"^(?:<s>\s*)?(?P<text>.*?)(?:\s*</s>)?\s*\((?P<id>[^()]+)\)\s*$")
 
@@ -41,7 +41,7 @@ def prepare(corpus_dir: Path, out_dir: Path) -> dict[str, Path]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="folder with fileids, transcription and audio")
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, help=OUT_DIR_HELP)
 
 
 def run(args: argparse.Namespace) -> dict[str, Path]:

@@ -295,15 +295,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ENGINE:VOICE names, or 'natural' (shippable natural voices)")  # fmt: skip
     parser.add_argument("--voices-per-sentence", type=int, help="voices drawn per sentence (default: all)")
     parser.add_argument("--max-sentences", type=int, help="random sample of this many sentences")
-    parser.add_argument("--min-words", type=int, default=1)
-    parser.add_argument("--max-words", type=int, default=1_000_000)
+    parser.add_argument("--min-words", type=int, default=1, help="shorter sentences are skipped")
+    parser.add_argument("--max-words", type=int, default=1_000_000, help="longer sentences are skipped")
     parser.add_argument("--exclude", nargs="+", default=[],
                         help="skip sentence ids starting with these (held-out chapters)")  # fmt: skip
     parser.add_argument("--exclude-texts", nargs="+", type=Path, default=[],
                         help="sentence files or manifests (test sets) never to render")  # fmt: skip
     parser.add_argument("--commercial-only", action="store_true",
                         help="refuse voices whose licence forbids commercial use")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--jobs", type=int, default=2, help="renderings at once")
 
 

@@ -20,16 +20,16 @@ import uvicorn  # noqa: E402
 
 from asr.load import load_model  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
-from asr.serve import ServiceLimits, create_app  # noqa: E402
+from asr.serve import ServiceLimits, create_app, server_config  # noqa: E402
 from asr.transcribe import transcribe  # noqa: E402
 from tests.conftest import RATE  # noqa: E402
 
 
 class Service:
-    """uvicorn in a thread on a free port of 127.0.0.1."""
+    """uvicorn in a thread on a free port of 127.0.0.1, set up as ``asr serve`` sets it up."""
 
-    def __init__(self, app):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    def __init__(self, app, limits=None):
+        self.server = uvicorn.Server(server_config(app, limits or ServiceLimits(), port=0))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):
@@ -61,7 +61,7 @@ def tone_files(tone_manifest):
 @pytest.fixture(scope="module")
 def service(trained_checkpoint):
     limits = ServiceLimits(max_mb=1.0, max_seconds=20.0, queue_size=32)
-    with Service(create_app(load_model(trained_checkpoint), limits=limits)) as running:
+    with Service(create_app(load_model(trained_checkpoint), limits=limits), limits) as running:
         yield running
 
 
@@ -196,7 +196,8 @@ def test_a_full_queue_answers_503_and_recovers(trained_checkpoint, tone_files):
     recognizer.model = SlowModel(recognizer.model)
     with open(tone_files[0], "rb") as f:
         audio = f.read()
-    with Service(create_app(recognizer, limits=ServiceLimits(queue_size=3))) as running:
+    limits = ServiceLimits(queue_size=3)
+    with Service(create_app(recognizer, limits=limits), limits) as running:
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
             codes = sorted(r.status_code for r in pool.map(lambda _: post(running.url, audio), range(12)))
         assert set(codes) == {200, 503} and 3 <= codes.count(200) < 12
