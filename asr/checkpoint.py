@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import gzip
+import io
 import os
 import shutil
 from collections.abc import Iterator
@@ -33,6 +35,7 @@ from asr.config import (
     with_dropout_of,
 )
 from asr.features import FeatureExtractor
+from asr.integrity import check, digest, sealed
 from asr.model import AcousticModel
 from asr.text import Normalizer, Vocabulary
 
@@ -54,6 +57,7 @@ class Recognizer:
     normalizer: Normalizer
     source: str = ""  # the file it was loaded from ("" when built in memory)
     precision: str = "fp32"  # what the network runs at (asr.precision), decided at load
+    assets_sha256: dict[str, str] = dataclasses.field(default_factory=dict)  # file name beside it -> digest
 
     @property
     def frame_seconds(self) -> float:
@@ -101,12 +105,24 @@ def atomic_output(path: Path) -> Iterator[Path]:
 
 
 def save_checkpoint(payload: dict[str, Any], path: PathLike) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    """Write atomically (a temporary file in the same folder, fsync, then rename), sealed with
+    its SHA-256 (:mod:`asr.integrity`).
+
+    Raises:
+        CheckpointError: the file could not be written (a full disk); the previous one is kept.
+    """
     path = Path(path)
-    with atomic_output(path) as tmp, tmp.open("wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    try:
+        with atomic_output(path) as tmp, tmp.open("wb") as handle:
+            handle.write(sealed(buffer.getvalue(), "zip"))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:
+        full = " (the disk is full)" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise CheckpointError(f"{path}: could not be written{full}: {err.strerror or err}; "
+                              "the previous file, if any, is unchanged") from None  # fmt: skip
     return path
 
 
@@ -115,10 +131,15 @@ def read_checkpoint(path: PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    data = path.read_bytes()
+    check(data, path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({err})") from None
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types, and its advice (weights_only=False) is not ours
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        reason = "unpickling failed" if "weights_only" in str(err) else lines[-1]
+        raise CheckpointError(f"{path}: not a readable checkpoint: damaged, or not written by "
+                              f"asr ({reason[:200]})") from None  # fmt: skip
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path}: not an asr checkpoint (no format_version)")
     version = payload["format_version"]
@@ -146,15 +167,18 @@ def recognizer_from_payload(
     if model is not None:
         model.load_state_dict(payload["model"])
         model.eval()
-    return Recognizer(config, model, extractor, vocab, Normalizer(config.text))  # type: ignore[arg-type]
+    recognizer = Recognizer(config, model, extractor, vocab, Normalizer(config.text))  # type: ignore[arg-type]
+    recognizer.assets_sha256 = dict(payload.get("assets_sha256") or {})
+    return recognizer
 
 
 def resolve_beside(decode: DecodeConfig, folder: Path) -> DecodeConfig:
-    """Relative LM/lexicon paths that name files in ``folder`` -> paths usable from anywhere."""
+    """Relative LM/lexicon paths in a model's decode settings name files in the model's
+    ``folder``, never in the current directory (a missing file is then reported there)."""
     beside = {
         key: str(folder / value)
         for key, value in (("lm", decode.lm), ("lexicon", decode.lexicon))
-        if value and not Path(value).is_absolute() and (folder / value).is_file()
+        if value and not Path(value).is_absolute()
     }
     return dataclasses.replace(decode, **beside) if beside else decode
 
@@ -194,6 +218,7 @@ def inference_payload(
         "vocabulary": payload["vocabulary"],
         "feature_stats": payload.get("feature_stats"),
         "model": payload["model"],
+        "assets_sha256": {path.name: digest(path) for path in written},  # checked on load
     }
     return slim, written
 

@@ -40,6 +40,7 @@ from asr.config import ConfigError, DecodeConfig
 from asr.decode import make_decoder
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
+from asr.integrity import IntegrityError
 from asr.manifest import ManifestError
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
 from asr.train import NonFiniteError
@@ -54,6 +55,7 @@ USER_ERRORS = (
     MissingDependency,
     AudioError,
     CheckpointError,
+    IntegrityError,
     DownloadError,
     SynthesisError,
     ConfigError,

@@ -211,7 +211,11 @@ def _language_model(path: str, words: object, boosts: dict[str, float]) -> objec
     from flashlight.lib.text.decoder import LM
     from flashlight.lib.text.decoder.kenlm import KenLM
 
-    base = KenLM(path, words)
+    try:
+        base = KenLM(path, words)
+    except Exception as err:  # KenLM's own exception types are not exposed by flashlight
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ValueError(f"{path}: not a readable language model (ARPA or KenLM binary): {reason}") from None
     if not boosts:
         return base
     by_index = {words.get_index(w): b for w, b in boosts.items()}  # type: ignore[attr-defined]
@@ -246,7 +250,13 @@ def _spellable_lexicon(
     table = {ord(t): chr(i) for t, i in token_ids.items() if len(t) == 1}
     spellings: dict[str, list[int]] = {}
     dropped = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: a lexicon must be UTF-8 text ({err.reason} at byte {err.start})") from None
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{path}: the lexicon has no words (empty or blank)")
+    for line in lines:
         word, _, rest = line.partition(" ")
         if not rest or word in spellings:  # the first spelling of a word, as flashlight keeps
             continue

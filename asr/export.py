@@ -40,6 +40,7 @@ from asr.checkpoint import (
     recognizer_from_payload,
 )
 from asr.config import DecodeConfig, ExperimentConfig, from_dict
+from asr.integrity import check_file, seal_file
 from asr.model import AcousticModel, ModelOutput
 from asr.precision import quantize_onnx
 from asr.runtime import MissingDependency
@@ -107,6 +108,7 @@ def export_graph(
         else:
             traced = torch.jit.trace(graph, example, check_trace=False)
             torch.jit.save(traced, str(tmp), _extra_files={_EXTRA_FILE: metadata})
+        seal_file(tmp, "onnx" if fmt == "onnx" else "zip")
     return [output, *written]
 
 
@@ -175,7 +177,10 @@ def _onnx_runner(path: Path) -> tuple[Callable[..., Any], str]:
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) share no base class
         raise CheckpointError(f"{path}: not a readable ONNX model ({err})") from None
-    metadata = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    try:
+        metadata = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    except UnicodeDecodeError as err:
+        raise CheckpointError(f"{path}: unreadable asr metadata (not UTF-8 text: {err.reason})") from None
     if metadata is None:
         raise CheckpointError(f"{path}: an ONNX model without asr metadata (make it with asr export)")
 
@@ -219,11 +224,12 @@ def load_graph(path: PathLike, precision: str | None = None) -> Recognizer:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
+    check_file(path)
     kind = model_kind(path)
     run, text = _onnx_runner(path) if kind == "onnx" else _torchscript_runner(path)
     try:
         payload = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: unreadable asr metadata ({err})") from None
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: made by a newer asr ({payload.get('asr_version')}); upgrade asr")

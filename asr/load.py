@@ -22,6 +22,7 @@ from asr.checkpoint import (
     recognizer_from_payload,
     resolve_beside,
 )
+from asr.integrity import check_beside
 from asr.precision import convert, resolve
 
 
@@ -48,6 +49,9 @@ def load_model(
     else:
         raise CheckpointError(f"{path} is a {kind} model; it cannot run with backend {backend!r}")
     decode = resolve_beside(recognizer.config.decode, path.parent)
+    if decode.lm:  # the LM and lexicon it was exported with, unchanged
+        lexicon = decode.lexicon or str(Path(decode.lm).with_suffix(".lexicon"))
+        check_beside(recognizer.assets_sha256, {"language model": decode.lm, "lexicon": lexicon})
     if not isinstance(recognizer.model, export.GraphModel):  # an eager model: cast or quantize it
         recognizer.precision = resolve(precision or decode.precision, device)
         recognizer.model = convert(recognizer.model, recognizer.precision)
