@@ -175,7 +175,7 @@ def _transcribe_files(
     decoder = make_decoder(recognizer.vocab, decode, pick_device(args.device)) if inputs else None  # LM once
     for start in bar:
         chunk = inputs[start : start + TRANSCRIBE_CHUNK]
-        inner_bar = not args.quiet and len(chunks) == 1
+        inner_bar = "always" if args.progress else not args.quiet and len(chunks) == 1
         transcripts = asr.transcribe(recognizer, [a for a, _ in chunk], device=args.device, skip_errors=True,
                                      show_progress=inner_bar, decode=decode, decoder=decoder)  # fmt: skip
         for (audio, _), t in zip(chunk, transcripts, strict=True):
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+",
                    help="audio files (wav, flac, ogg, ...), folders of them, or - for stdin")  # fmt: skip
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.add_argument("--progress", action="store_true",
+                   help="progress bars also where stderr is no terminal (a long file: its chunks)")
     p.add_argument("--format", choices=sorted(WRITERS), default="txt",
                    help="txt, json (with word times), srt or vtt subtitles")  # fmt: skip
     p.add_argument("--output-dir", help="write <file stem>.<format> here instead of printing")

@@ -13,12 +13,14 @@ search and forced alignment never see an hour at once.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
 from asr._types import PathLike
 from asr.audio import SAMPLE_RATE, load_audio
 from asr.checkpoint import Recognizer
+from asr.runtime import progress
 
 
 def stitched_log_probs(
@@ -28,8 +30,10 @@ def stitched_log_probs(
     chunk_seconds: float,
     overlap_seconds: float,
     device: torch.device,
+    show_progress: bool | str = False,
 ) -> torch.Tensor:
-    """``[T', V]`` log-probs for the whole input, computed chunk by chunk (CPU tensor).
+    """``[T', V]`` log-probs for the whole input, computed chunk by chunk (CPU tensor), with a
+    progress bar over the chunks when ``show_progress`` (see :func:`asr.runtime.progress`).
 
     Chunk edges fall on output-frame boundaries, so every chunk's frames line up with the
     global frame grid and each global frame comes from exactly one chunk."""
@@ -40,7 +44,8 @@ def stitched_log_probs(
     chunk = max(1, round(chunk_seconds / frame))
     overlap = max(0, round(overlap_seconds / frame))
     pieces = []
-    for first in range(0, total, chunk):
+    name = "audio" if isinstance(source, torch.Tensor) else Path(source).name
+    for first in progress(range(0, total, chunk), show_progress, desc=name, unit="chunk"):
         last = min(total, first + chunk)
         lo, hi = max(0, first - overlap), min(total, last + overlap)  # in frames
         if isinstance(source, torch.Tensor):

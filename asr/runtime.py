@@ -115,9 +115,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def progress(items: Iterable[T], enabled: bool = True, **kwargs: Any) -> Iterable[T]:
-    """tqdm bar on an interactive stderr only, so logs and CI output stay clean."""
-    return tqdm(items, disable=not (enabled and sys.stderr.isatty()), dynamic_ncols=True, **kwargs)
+def progress(items: Iterable[T], enabled: bool | str = True, **kwargs: Any) -> Iterable[T]:
+    """tqdm bar on an interactive stderr only, so logs and CI output stay clean; ``enabled="always"``
+    (``--progress``) shows it on any stderr."""
+    shown = enabled == "always" or (enabled and sys.stderr.isatty())
+    return tqdm(items, disable=not shown, dynamic_ncols=True, **kwargs)
 
 
 @contextlib.contextmanager

@@ -58,7 +58,7 @@ def transcribe(
     device: str = "auto",
     batch_seconds: float | None = None,
     skip_errors: bool = False,
-    show_progress: bool = False,
+    show_progress: bool | str = False,
     decode: DecodeConfig | None = None,
     decoder: Decoder | None = None,
 ) -> list[Transcript]:
@@ -69,6 +69,8 @@ def transcribe(
         audio: one input or a sequence of them.
         batch_seconds: padded audio seconds per batch (default: the model's decode config).
         skip_errors: record unreadable inputs in ``Transcript.error`` instead of raising.
+        show_progress: progress bars (over batches, and over a long input's chunks) on a
+            terminal; "always": on any stderr.
         decode: greedy or beam search options (default: the model's decode config).
         decoder: one made already by :func:`asr.decode.make_decoder` for ``decode`` (a service
             reuses it: building a beam decoder loads its LM).
@@ -92,7 +94,8 @@ def transcribe(
         try:
             seconds = item.shape[-1] / SAMPLE_RATE if isinstance(item, torch.Tensor) else audio_duration(item)
             if seconds > long_limit:
-                results[i] = _transcribe_long(recognizer, item, seconds, decode, decoder, torch_device, i)
+                results[i] = _transcribe_long(recognizer, item, seconds, decode, decoder, torch_device, i,
+                                              show_progress)  # fmt: skip
                 continue
         except AudioError as err:
             if not skip_errors:
@@ -105,7 +108,8 @@ def transcribe(
     position = {i: pos for pos, i in enumerate(readable)}
     batches = DurationBucketSampler(durations, cap, shuffle=False).batches(0)
     recognizer.model.eval()
-    for batch_positions in progress(batches, show_progress, desc="transcribe", unit="batch"):
+    shown = show_progress and bool(batches)
+    for batch_positions in progress(batches, shown, desc="transcribe", unit="batch"):
         examples = []
         for pos in batch_positions:
             i = readable[pos]
@@ -141,12 +145,14 @@ def _transcribe_long(
     decoder: Decoder,
     device: torch.device,
     index: int,
+    show_progress: bool | str = False,
 ) -> Transcript:
-    """One long input: stitched chunk posteriors, decoded in pause-delimited segments."""
+    """One long input: stitched chunk posteriors (a progress bar over them), decoded in
+    pause-delimited segments."""
     frame = recognizer.frame_seconds
     recognizer.model.eval()
     log_probs = stitched_log_probs(
-        recognizer, item, seconds, decode.chunk_seconds, decode.chunk_overlap, device
+        recognizer, item, seconds, decode.chunk_seconds, decode.chunk_overlap, device, show_progress
     )
     max_frames = max(1, round(decode.chunk_seconds / frame))
     texts, words = [], []

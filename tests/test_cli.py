@@ -210,3 +210,20 @@ def test_a_closed_pipe_ends_quietly(trained_checkpoint, tmp_path):
         )
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+
+
+def test_every_flag_of_every_command_says_what_it_does():
+    import argparse
+
+    def undocumented(parser, prefix="asr"):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from undocumented(sub, f"{prefix} {name}")
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                yield f"{prefix} {'/'.join(action.option_strings) or action.dest}"
+
+    assert list(undocumented(asr.cli.build_parser())) == []
+    commands = asr.cli.build_parser()._subparsers._group_actions[0].choices
+    decoder = next(a for a in commands["transcribe"]._actions if "--decoder" in a.option_strings)
+    assert "(greedy)" not in decoder.help  # the bundled model decodes with beam search

@@ -81,3 +81,17 @@ def test_chunked_inference_is_exact_for_a_frame_local_model(trained_checkpoint, 
     assert starts == sorted(starts) and chunked_t.words[-1].end > seconds - 2.5  # global times
     (from_tensor,) = asr.transcribe(model, torch.from_numpy(wave), decode=chunked)
     assert from_tensor.text == chunked_t.text
+
+
+def test_one_long_file_shows_progress_over_its_chunks(trained_checkpoint, tmp_path, capsys):
+    """``asr transcribe --progress``: a bar over a long file's chunks, also where stderr is a file."""
+    from asr.cli import main
+
+    path = tmp_path / "long.wav"
+    soundfile.write(path, np.zeros(int(70 * RATE), np.float32), RATE)  # 3 chunks of 30 s
+    assert main(["transcribe", str(path), "--model", str(trained_checkpoint), "--decoder", "greedy",
+                 "--progress"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "long.wav: 100%" in err and "3/3" in err
+    assert main(["transcribe", str(path), "--model", str(trained_checkpoint), "--decoder", "greedy"]) == 0
+    assert "long.wav" not in capsys.readouterr().err  # not a terminal, no --progress: no bar
