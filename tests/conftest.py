@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,15 @@ RATE = 16000
 PITCH = {ch: 300.0 + 350.0 * i for i, ch in enumerate("abcdefgh")}
 TONE_S, GAP_S, SPACE_S, EDGE_S = 0.10, 0.03, 0.10, 0.08
 TINY_TEXTS = ["abc", "cab", "bad", "dab cab", "a b", "cd", "bead", "face"]
+
+
+def shared_data() -> Path | None:
+    """The project's real speech: ``$ASR_SHARED_DATA``, else ``shared/data`` beside the repository
+    or beside any folder above it (where a session, and CI's clean clone, find it)."""
+    if os.environ.get("ASR_SHARED_DATA"):
+        return Path(os.environ["ASR_SHARED_DATA"])
+    repo = Path(__file__).resolve().parent.parent
+    return next((p / "shared" / "data" for p in repo.parents if (p / "shared" / "data").is_dir()), None)
 
 
 def tone_speech(text: str, rate: int = RATE, seed: int = 0) -> np.ndarray:
@@ -94,6 +104,31 @@ def tiny_config(manifest: Path, exp_dir: Path, *extra: str) -> ExperimentConfig:
             *extra,
         ],
     )
+
+
+# The skip budget (.ci/run sets ASR_SKIP_BUDGET=1): the only skips CI accepts. Anything else that
+# skips there (a voice, chromium, KenLM's build_binary or ../shared/data missing) fails the run.
+ALLOWED_SKIPS = ("needs CUDA",)
+
+
+def _unexpected_skips(config: pytest.Config) -> list[str]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    return [f"{r.nodeid}: {r.longrepr[2] if isinstance(r.longrepr, tuple) else r.longrepr}"
+            for r in skipped if not any(reason in str(r.longrepr) for reason in ALLOWED_SKIPS)]  # fmt: skip
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("ASR_SKIP_BUDGET") and _unexpected_skips(session.config) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get("ASR_SKIP_BUDGET") and (unexpected := _unexpected_skips(terminalreporter.config)):
+        terminalreporter.section("skips over the budget (tests/conftest.py ALLOWED_SKIPS)", red=True)
+        for line in unexpected:
+            terminalreporter.line(line)
+        terminalreporter.line(f"{len(unexpected)} skipped tests over the budget: failing the run", red=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -85,3 +85,11 @@ def test_paired_bootstrap_interval_matches_scipy():
     ci = ref.confidence_interval
     assert ours.low == pytest.approx(ci.low, abs=0.002) and ours.high == pytest.approx(ci.high, abs=0.002)
     assert ours.p_b_better == pytest.approx((ref.bootstrap_distribution < 0).mean(), abs=0.01)
+
+
+def test_an_empty_reference_with_errors_scores_100_percent():
+    from asr.metrics import error_rate
+
+    assert error_rate(0, 0) == 0.0
+    assert error_rate(3, 0) == 1.0 and error_rate(1, 0) == 1.0
+    assert error_rate(2, 4) == 0.5
