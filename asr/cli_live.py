@@ -14,7 +14,7 @@ import asr
 from asr.audio import SAMPLE_RATE
 from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
 from asr.gate import ServiceLimits, access_log
-from asr.runtime import MissingDependency, pick_device
+from asr.runtime import MissingDependency, bound_kernel_cache, pick_device
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile
 
 logger = logging.getLogger("asr")
@@ -67,6 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         needs = "FastAPI, uvicorn and prometheus-client"
         raise MissingDependency(f"asr serve needs {needs} ({err}): {hint}") from None
 
+    bound_kernel_cache()  # a service sees every audio length: keep its memory flat
     recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
     limits = ServiceLimits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ServiceLimits)})
     device = str(pick_device(args.device))

@@ -2,8 +2,9 @@
 
 - :func:`guarded_protocol`: uvicorn's HTTP protocol with a deadline for each request's headers
   (uvicorn has none: a client trickling one byte at a time held a connection for good) and a
-  cap on open connections that closes the oldest idle one to make room, so a flood of idle
-  sockets cannot take the file descriptors ``/health`` needs.
+  cap on open connections that closes an idle one to make room (the oldest that never sent a
+  request, else the oldest keep-alive one), so a flood of idle sockets cannot take the file
+  descriptors ``/health`` needs.
 - :class:`Gate`: ASGI middleware that numbers each request, refuses ``POST /transcribe`` with
   503 before reading its body when every queue place is taken, takes and always gives back that
   place, bounds the body's size (413) and the time to send it (408), and writes one JSON line
@@ -218,7 +219,8 @@ def guarded_protocol(limits: ServiceLimits) -> type[asyncio.Protocol]:
                 if not idle:
                     transport.close()
                     return
-                min(idle, key=lambda c: c.opened).transport.close()
+                # silent sockets (no request yet) go before clients' keep-alive ones, oldest first
+                min(idle, key=lambda c: (c.cycle is not None, c.opened)).transport.close()
             self._arm()
 
         def on_response_complete(self) -> None:

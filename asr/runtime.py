@@ -95,6 +95,14 @@ def inference_batch_seconds(requested: float, device: torch.device) -> float:
     return CUDA_BATCH_SECONDS if device.type == "cuda" else CPU_BATCH_SECONDS
 
 
+def bound_kernel_cache(entries: int = 16) -> None:
+    """Cap oneDNN's cache of compiled kernels (one per input shape; 1,024 by default) for a
+    long-running process. Unbounded, a service's memory grew by every new audio length: 719 ->
+    870 MB over 400 requests of random lengths, then 678 -> 695 MB with 16 entries, no slower
+    (41 vs 39 s). Must run before the first forward pass; an explicit setting is kept."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(entries))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -227,7 +227,7 @@ def main() -> int:
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         rss: list[float] = []
         edge = start
-        while any(t.is_alive() for t in threads[:-1]) or edge < start + args.seconds:
+        while edge < start + args.seconds:
             edge += args.interval
             time.sleep(max(0.0, edge - time.monotonic()))
             rss.append(rss_mb(server.pid))
@@ -242,8 +242,6 @@ def main() -> int:
                   f"| {codes[0]} | {percentile(real, 50):.2f} | {percentile(real, 95):.2f} "
                   f"| {percentile(real, 99):.2f} | {rss[-1]:.0f} | {health['ok']} / {health['degraded']} "
                   f"/ {health['failed']} |")  # fmt: skip
-            if edge >= start + args.seconds and not any(t.is_alive() for t in threads):
-                break
         for thread in threads:
             thread.join()
         events = soak.events
