@@ -37,6 +37,7 @@ LETTERS = "abcdefgh"
 def tone_corpus(folder: Path, count: int, seed: int = 0) -> Path:
     """Utterances in a tone language (a pitch per letter), learnable in seconds: no data needed."""
     rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(count):
         words = ["".join(rng.choice(list(LETTERS), rng.integers(2, 5))) for _ in range(rng.integers(1, 4))]
