@@ -13,11 +13,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig, ExperimentConfig, load_config  # noqa: E402
 from asr.evaluate import evaluate  # noqa: E402
 from asr.load import load_model  # noqa: E402
 from asr.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
+from asr.recognizer import Recognizer  # noqa: E402
 from asr.stream import Streamer  # noqa: E402
 from asr.train import train  # noqa: E402
 from asr.transcribe import Transcript, transcribe  # noqa: E402

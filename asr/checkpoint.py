@@ -17,7 +17,6 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from asr.config import (
 from asr.features import FeatureExtractor
 from asr.integrity import check, digest, sealed
 from asr.model import AcousticModel
+from asr.recognizer import Recognizer
 from asr.text import Normalizer, Vocabulary
 
 FORMAT_VERSION = 1  # bump when the layout changes; keep reading every older version
@@ -44,29 +44,6 @@ FORMAT_VERSION = 1  # bump when the layout changes; keep reading every older ver
 
 class CheckpointError(RuntimeError):
     """A file is not an asr checkpoint, or one this version cannot read."""
-
-
-@dataclass
-class Recognizer:
-    """Everything inference needs, rebuilt from one checkpoint."""
-
-    config: ExperimentConfig
-    model: AcousticModel  # or asr.export.GraphModel: the same call, run by onnxruntime/TorchScript
-    extractor: FeatureExtractor
-    vocab: Vocabulary
-    normalizer: Normalizer
-    source: str = ""  # the file it was loaded from ("" when built in memory)
-    precision: str = "fp32"  # what the network runs at (asr.precision), decided at load
-    assets_sha256: dict[str, str] = dataclasses.field(default_factory=dict)  # file name beside it -> digest
-
-    @property
-    def frame_seconds(self) -> float:
-        """Seconds between the model's output frames (feature hop x time stride)."""
-        return self.config.features.hop_ms / 1000 * self.config.model.time_stride
-
-    def to(self, device: torch.device | str) -> Recognizer:
-        self.model.to(device)
-        return self
 
 
 def build_payload(

@@ -12,75 +12,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from asr import plots
-from asr import report as html_report
 from asr._types import PathLike
 from asr.align import word_times
 from asr.audio import AudioError, load_audio
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
-from asr.data import AsrDataset, Batch, inference_loader
-from asr.decode import Decoder, Hypothesis, make_decoder
+from asr.data import AsrDataset, inference_loader
+from asr.decode import Hypothesis, make_decoder
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import ErrorReport, score
-from asr.model import AcousticModel
-from asr.runtime import MissingDependency, inference_batch_seconds, pick_device, progress
+from asr.recognizer import Recognizer
+from asr.runtime import MissingDependency, inference_batch_seconds, pick_device
 
 logger = logging.getLogger(__name__)
-
-
-def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean CTC loss in fp32; the one ``[B, T', V] -> [T', B, V]`` transpose of the pipeline."""
-    return F.ctc_loss(
-        log_probs.float().transpose(0, 1),
-        batch.targets,
-        output_lengths,
-        batch.target_lengths,
-        blank=0,
-        reduction="mean",
-        zero_infinity=True,  # an infeasible label (too long for its audio) gives 0, not inf
-    )
-
-
-@torch.no_grad()
-def infer(
-    model: AcousticModel,
-    batches: Iterable[Batch],
-    decoder: Decoder,
-    device: torch.device,
-    with_loss: bool = False,
-    show_progress: bool = False,
-    failed: list[tuple[str, str]] | None = None,
-) -> tuple[list[Hypothesis], float | None]:
-    """Hypotheses for every batch, plus the mean CTC loss when asked. Utterances whose audio
-    could not be read get no hypothesis; they are logged and appended to ``failed``."""
-    was_training = model.training
-    model.eval()
-    hyps: list[Hypothesis] = []
-    loss_sum, loss_count = 0.0, 0
-    try:
-        for batch in progress(batches, show_progress, desc="decode", unit="batch"):
-            for utt_id, reason in batch.failed:
-                logger.warning("%s: skipped: %s", utt_id, reason)
-            if failed is not None:
-                failed.extend(batch.failed)
-            if not batch.utt_ids:
-                continue
-            batch = batch.to(device)
-            out = model(batch.features, batch.feature_lengths)
-            hyps.extend(decoder(out.log_probs, out.output_lengths, batch.utt_ids))
-            if with_loss:
-                loss_sum += float(ctc_loss(out.log_probs, out.output_lengths, batch)) * len(batch.utt_ids)
-                loss_count += len(batch.utt_ids)
-    finally:
-        model.train(was_training)
-    return hyps, (loss_sum / loss_count if with_loss and loss_count else None)
 
 
 def evaluate(
@@ -106,8 +53,8 @@ def evaluate(
         dataset, inference_batch_seconds(decode.batch_seconds, torch_device), num_workers
     )
     decoder = make_decoder(recognizer.vocab, decode, torch_device)
-    failed: list[tuple[str, str]] = []
-    hyps, _ = infer(recognizer.model, loader, decoder, torch_device, False, show_progress, failed)
+    inference = recognizer.infer(loader, torch_device, decoder, show_progress=show_progress)
+    hyps, failed = inference.hyps, inference.failed
     if len(failed) == len(utterances):
         raise AudioError(
             manifest, f"none of its {len(failed)} audio files could be read, e.g. {failed[0][1]}"
@@ -126,6 +73,8 @@ def evaluate(
             "precision": recognizer.precision,
         }
         (out_dir / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+        from asr import report as html_report  # the report and its plots load only when written
+
         drawn = _draw_worst(recognizer, report, hyps, utterances, figures, torch_device)
         html_report.write_html(out_dir, drawn)
     return report
@@ -140,6 +89,9 @@ def _draw_worst(
     device: torch.device,
 ) -> dict[str, bytes]:
     """Posterior pictures of the ``count`` worst utterances; none without matplotlib (said once)."""
+    from asr import plots
+    from asr import report as html_report
+
     if count <= 0:
         return {}
     try:
@@ -161,10 +113,7 @@ def _draw_worst(
             waveform = load_audio(utt.audio_filepath, offset=utt.offset, duration=utt.duration or None)
         except AudioError:
             continue
-        with torch.no_grad():
-            feats = recognizer.extractor(waveform)
-            out = recognizer.model(feats[None].to(device), torch.tensor([feats.shape[0]], device=device))
-        log_probs = out.log_probs[0, : int(out.output_lengths[0])].float().cpu()
+        log_probs = recognizer.log_probs(waveform, device)
         words = word_times(
             log_probs, token_ids[row.utt_id], recognizer.vocab, recognizer.frame_seconds, utt.duration
         )

@@ -33,7 +33,6 @@ from asr._types import PathLike
 from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
-    Recognizer,
     atomic_output,
     inference_payload,
     read_checkpoint,
@@ -43,6 +42,7 @@ from asr.config import DecodeConfig, ExperimentConfig, from_dict
 from asr.integrity import check_file, seal_file
 from asr.model import AcousticModel, ModelOutput
 from asr.precision import quantize_onnx
+from asr.recognizer import Recognizer
 from asr.runtime import MissingDependency
 
 FORMATS = ("onnx", "torchscript")

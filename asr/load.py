@@ -15,15 +15,10 @@ import torch
 
 from asr import export
 from asr._types import PathLike
-from asr.checkpoint import (
-    CheckpointError,
-    Recognizer,
-    read_checkpoint,
-    recognizer_from_payload,
-    resolve_beside,
-)
+from asr.checkpoint import CheckpointError, read_checkpoint, recognizer_from_payload, resolve_beside
 from asr.integrity import check_beside
 from asr.precision import convert, resolve
+from asr.recognizer import Recognizer
 
 
 def load_model(

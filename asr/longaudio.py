@@ -19,7 +19,7 @@ import torch
 
 from asr._types import PathLike
 from asr.audio import SAMPLE_RATE, load_audio
-from asr.checkpoint import Recognizer
+from asr.recognizer import Recognizer
 from asr.runtime import progress
 
 
@@ -52,10 +52,7 @@ def stitched_log_probs(
             wave = source[lo * frame_samples : hi * frame_samples].float()
         else:
             wave = load_audio(source, lo * frame, (hi - lo) * frame)
-        with torch.no_grad():
-            feats = recognizer.extractor(wave)[None].to(device)
-            out = recognizer.model(feats, torch.tensor([feats.shape[1]], device=device))
-        lp = out.log_probs[0, : int(out.output_lengths[0])].cpu()
+        lp = recognizer.log_probs(wave, device)
         piece = lp[first - lo : first - lo + (last - first)]
         if piece.shape[0] < last - first:  # a file's last partial frame: repeat the final one
             piece = torch.cat([piece, piece[-1:].expand(last - first - piece.shape[0], -1)])

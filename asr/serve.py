@@ -30,10 +30,10 @@ from starlette.types import ASGIApp
 
 from asr import __version__
 from asr.audio import AudioError, audio_duration
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
 from asr.gate import AUDIO_SECONDS, Gate, Metrics, Queue, ServiceLimits, guarded_protocol
+from asr.recognizer import Recognizer
 from asr.stream import Streamer, StreamEvent, check_streamable, pcm_samples
 from asr.transcribe import transcribe
 

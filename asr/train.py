@@ -35,11 +35,11 @@ from asr.checkpoint import read_checkpoint
 from asr.config import ExperimentConfig, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
-from asr.evaluate import infer
 from asr.explog import MetricsLog, check_free_space, check_writable
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
+from asr.recognizer import Recognizer
 from asr.runtime import (
     inference_batch_seconds,
     log_to_file,
@@ -55,7 +55,7 @@ from asr.trainset import (
     read_training_data,
     usable_for_training,
 )
-from asr.trainstep import NonFiniteError, Run, TrainState, amp_dtype, lr_lambda
+from asr.trainstep import NonFiniteError, Run, TrainState, amp_dtype, ctc_loss, lr_lambda
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,7 @@ def _train(
         check_free_space(exp_dir, model, 2 + cfg.train.keep_epochs)
     run = Run(cfg, model, forward, extractor, vocab, optimizer, scheduler, scaler, amp, device,
               TrainState(), info)  # fmt: skip
+    recognizer = Recognizer(cfg, model, extractor, vocab, normalizer)  # validation's inference path
     if features_on == "device":
         run.batch_features = (copy.deepcopy(extractor).to(device), augmenter)
     if resumed is not None:
@@ -224,10 +225,8 @@ def _train(
                 stopped = _train_epoch(run, train_loader, sampler, log, sigterm, show_progress, last_path)
                 if stopped:
                     break
-                failed: list[tuple[str, str]] = []
-                hyps, valid_loss = infer(
-                    model, valid_loader, GreedyDecoder(vocab), device, True, False, failed
-                )
+                inference = recognizer.infer(valid_loader, device, GreedyDecoder(vocab), loss=ctc_loss)
+                hyps, valid_loss, failed = inference.hyps, inference.loss, inference.failed
                 if len(failed) == len(valid_utts):
                     raise AudioError(cfg.data.valid_manifest, "none of the validation audio could be read")
                 refs = {u.id: u.text for u in valid_utts if u.id not in {f[0] for f in failed}}

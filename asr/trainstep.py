@@ -12,19 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from asr import distributed
 from asr.augment import Augmenter
 from asr.checkpoint import build_payload, save_checkpoint
 from asr.config import ExperimentConfig, from_dict
 from asr.data import Batch
-from asr.evaluate import ctc_loss
 from asr.features import FeatureExtractor
 from asr.model import AcousticModel
 from asr.runtime import rng_state, seed_everything, set_rng_state
 from asr.text import Vocabulary
 
 logger = logging.getLogger(__name__)
+
+
+def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """Mean CTC loss in fp32; the one ``[B, T', V] -> [T', B, V]`` transpose of the pipeline."""
+    return F.ctc_loss(
+        log_probs.float().transpose(0, 1),
+        batch.targets,
+        output_lengths,
+        batch.target_lengths,
+        blank=0,
+        reduction="mean",
+        zero_infinity=True,  # an infeasible label (too long for its audio) gives 0, not inf
+    )
 
 
 @dataclass

@@ -19,12 +19,12 @@ import torch
 from asr._types import PathLike
 from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
 from asr.decode import Decoder, make_decoder
 from asr.load import load_model
 from asr.longaudio import pause_segments, stitched_log_probs
+from asr.recognizer import Recognizer
 from asr.runtime import inference_batch_seconds, pick_device, progress
 
 AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
@@ -107,7 +107,6 @@ def transcribe(
 
     position = {i: pos for pos, i in enumerate(readable)}
     batches = DurationBucketSampler(durations, cap, shuffle=False).batches(0)
-    recognizer.model.eval()
     shown = show_progress and bool(batches)
     for batch_positions in progress(batches, shown, desc="transcribe", unit="batch"):
         examples = []
@@ -124,14 +123,11 @@ def transcribe(
             examples.append(Example(str(i), feats, torch.zeros(0, dtype=torch.int64), ""))
         if not examples:
             continue
-        batch = collate(examples).to(torch_device)
-        with torch.no_grad():
-            out = recognizer.model(batch.features, batch.feature_lengths)
-        hyps = decoder(out.log_probs, out.output_lengths, batch.utt_ids)
-        for row, (hyp, length) in enumerate(zip(hyps, out.output_lengths.tolist())):
+        inference = recognizer.infer([collate(examples)], torch_device, decoder, keep_log_probs=True)
+        for hyp in inference.hyps:
             i = int(hyp.utt_id)
             seconds = durations[position[i]]
-            lp = out.log_probs[row, :length]
+            lp = inference.log_probs[hyp.utt_id]
             words = word_times(lp, hyp.token_ids, recognizer.vocab, recognizer.frame_seconds, seconds)
             results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=words)
     return [r for r in results if r is not None]
@@ -150,7 +146,6 @@ def _transcribe_long(
     """One long input: stitched chunk posteriors (a progress bar over them), decoded in
     pause-delimited segments."""
     frame = recognizer.frame_seconds
-    recognizer.model.eval()
     log_probs = stitched_log_probs(
         recognizer, item, seconds, decode.chunk_seconds, decode.chunk_overlap, device, show_progress
     )

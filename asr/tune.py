@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import torch
 
 from asr._types import PathLike
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, inference_loader
 from asr.decode import BeamDecoder
 from asr.manifest import read_manifest
 from asr.metrics import score
+from asr.recognizer import Recognizer
 from asr.runtime import inference_batch_seconds, pick_device, progress
 
 logger = logging.getLogger(__name__)
@@ -32,29 +32,18 @@ class TuneRow:
     cer: float
 
 
-@torch.no_grad()
 def cache_log_probs(
     recognizer: Recognizer, manifest: PathLike, device: str = "auto"
 ) -> tuple[dict[str, str], list[tuple[str, torch.Tensor]]]:
     """References and per-utterance log-probs ``[T', V]`` (CPU) for every row of ``manifest``."""
     utterances = read_manifest(manifest)
     torch_device = pick_device(device)
-    recognizer.to(torch_device).model.eval()
-    dataset = AsrDataset(utterances, recognizer.extractor)
-    cached = []
-    unreadable = set()
+    recognizer.to(torch_device)
     cap = inference_batch_seconds(recognizer.config.decode.batch_seconds, torch_device)
-    for batch in inference_loader(dataset, cap):
-        for utt_id, reason in batch.failed:
-            logger.warning("%s: skipped: %s", utt_id, reason)
-            unreadable.add(utt_id)
-        if not batch.utt_ids:
-            continue
-        batch = batch.to(torch_device)
-        out = recognizer.model(batch.features, batch.feature_lengths)
-        for row, (utt_id, length) in enumerate(zip(batch.utt_ids, out.output_lengths.tolist())):
-            cached.append((utt_id, out.log_probs[row, :length].cpu()))
-    return {u.id: u.text for u in utterances if u.id not in unreadable}, cached
+    loader = inference_loader(AsrDataset(utterances, recognizer.extractor), cap)
+    inference = recognizer.infer(loader, torch_device, keep_log_probs=True)
+    unreadable = {utt_id for utt_id, _ in inference.failed}
+    return {u.id: u.text for u in utterances if u.id not in unreadable}, list(inference.log_probs.items())
 
 
 def tune(

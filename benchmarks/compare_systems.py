@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from asr.audio import SAMPLE_RATE, load_utterance
-from asr.checkpoint import Recognizer
 from asr.config import DecodeConfig, TextConfig
 from asr.decode import make_decoder
 from asr.load import load_model
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import score
+from asr.recognizer import Recognizer
 from asr.text import Normalizer
 from asr.transcribe import transcribe
 

@@ -22,9 +22,9 @@ import torch
 from asr.config import FeatureConfig, ModelConfig
 from asr.data import Batch
 from asr.decode import greedy_ids
-from asr.evaluate import ctc_loss
 from asr.features import FeatureExtractor, num_frames
 from asr.model import AcousticModel, count_parameters
+from asr.trainstep import ctc_loss
 
 VOCAB = 29  # blank + space + apostrophe + 26 letters
 CHARS_PER_SECOND = 14  # typical read English, for target lengths
