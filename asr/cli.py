@@ -69,10 +69,11 @@ USER_ERRORS = (
 
 
 def _default_decode_dir(model: Path, manifest: Path) -> Path:
-    """``exp/decode/<manifest>`` for ``exp/checkpoints/x.pt``, else ``./decode/<manifest>``."""
+    """``exp/decode/<manifest>`` for ``exp/checkpoints/x.pt``, else ``./exp/decode/<manifest>``
+    (``exp/`` is where runs live, and what .gitignore leaves out; a bare ``./decode/`` was not)."""
     if model.parent.name == "checkpoints":
         return model.parent.parent / "decode" / manifest.stem
-    return Path("decode") / manifest.stem
+    return Path("exp") / "decode" / manifest.stem
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -248,7 +249,7 @@ def cmd_average(args: argparse.Namespace) -> int:
 
 
 def cmd_lm_tune(args: argparse.Namespace) -> int:
-    from asr.tune import cache_log_probs, tune
+    from asr.lm.tune import cache_log_probs, tune
 
     if not args.lm:
         raise ValueError("asr lm tune needs --lm")

@@ -1,4 +1,4 @@
-"""``load_model``: any model file asr writes -> a :class:`~asr.checkpoint.Recognizer` ready to run.
+"""``load_model``: any model file asr writes -> a :class:`~asr.recognizer.Recognizer` ready to run.
 
 A training or exported checkpoint runs eagerly (at the precision asked for, see
 :mod:`asr.precision`); an ONNX or TorchScript file from ``asr export`` runs as a graph

@@ -23,9 +23,9 @@ import torch
 
 from asr.config import DecodeConfig
 from asr.decode import BeamDecoder, GreedyDecoder
+from asr.lm.tune import cache_log_probs
 from asr.load import load_model
 from asr.metrics import score
-from asr.tune import cache_log_probs
 
 
 def run_rows(rows, refs, cached, normalizer, audio_hours):  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """LM building at book scale: words/s, peak memory, output size and held-out perplexity.
 
 Builds word n-gram LMs from the first N words of the Gutenberg shards in ../shared/data/text/gutenberg
-with ``asr lm build`` (asr/lmbuild.py), and, in the same run on the same text, with the other
+with ``asr lm build`` (asr/lm/books.py), and, in the same run on the same text, with the other
 builders that install here: IRSTLM (Debian ``irstlm``: build-lm.sh, improved Kneser-Ney, then
 compile-lm to ARPA) and asr's in-memory reference estimator (asr.lm.build; small sizes only).
 Perplexity is measured on the last sentences of the last shard (never in any training text), with

@@ -227,3 +227,13 @@ def test_every_flag_of_every_command_says_what_it_does():
     commands = asr.cli.build_parser()._subparsers._group_actions[0].choices
     decoder = next(a for a in commands["transcribe"]._actions if "--decoder" in a.option_strings)
     assert "(greedy)" not in decoder.help  # the bundled model decodes with beam search
+
+
+def test_decode_folders_default_under_exp():
+    """Without --out, a model outside exp/checkpoints/ decoded into ./decode/, which git did not ignore."""
+    from pathlib import Path
+
+    from asr.cli import _default_decode_dir
+
+    assert _default_decode_dir(Path("e/checkpoints/best.pt"), Path("d/test.jsonl")) == Path("e/decode/test")
+    assert _default_decode_dir(Path("dist/model.pt"), Path("d/test.jsonl")) == Path("exp/decode/test")

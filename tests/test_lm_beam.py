@@ -260,8 +260,8 @@ def test_hotword_changes_an_ambiguous_decode(vocab, tmp_path):
 def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
     pytest.importorskip("flashlight.lib.text.decoder")
     from asr.lm import build_files
+    from asr.lm.tune import cache_log_probs, tune
     from asr.load import load_model
-    from asr.tune import cache_log_probs, tune
     from conftest import TINY_TEXTS
 
     text = tmp_path / "text.txt"

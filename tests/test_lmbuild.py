@@ -6,7 +6,7 @@ import random
 import pytest
 
 from asr.lm import BOS, EOS, UNK, build
-from asr.lmbuild import build_arpa
+from asr.lm.books import build_arpa
 
 WORDS = "the a cat dog sat on mat log ate rat and my big red old man saw".split()
 

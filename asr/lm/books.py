@@ -5,7 +5,7 @@ readable reference; the tests hold the two equal), computed on numpy arrays inst
 
 1. Words get integer ids as the text streams by; every ``chunk`` of tokens is cut into n-grams of
    each order, counted, and appended to a run file per (order, partition) on disk
-   (:mod:`asr.ngramcounts`).
+   (:mod:`asr.lm.counts`).
 2. An n-gram's partition is a hash of its second-to-last word. With that one key, everything the
    estimate joins stays inside a partition: an n-gram, the (n+1)-grams whose suffix it is
    (continuation counts), its context's other followers (discounting mass), and the lower-order
@@ -14,7 +14,7 @@ readable reference; the tests hold the two equal), computed on numpy arrays inst
 3. Backoff weights are computed where a context's followers live and shipped to the partition of
    the context's own ARPA line; so are the contexts that pruning must keep.
 
-Ids and the two-key packing of an n-gram: :mod:`asr.ngramcounts`.
+Ids and the two-key packing of an n-gram: :mod:`asr.lm.counts`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.lm import discounts, prune_thresholds
-from asr.ngramcounts import (
+from asr.lm.counts import (
     BACKOFF,
     BOS_ID,
     EOS_ID,
@@ -44,6 +43,7 @@ from asr.ngramcounts import (
     sorted_unique,
     unpack,
 )
+from asr.lm.symbols import discounts, prune_thresholds
 
 # ---------------------------------------------------------------- the estimate
 

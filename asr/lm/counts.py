@@ -4,7 +4,7 @@ Words get integer ids as the text streams by (0 ``<unk>``, 1 ``<s>``, 2 ``</s>``
 an n-gram of up to 6 ids packs into two uint64 keys (21 bits an id, so sorting the keys sorts the
 n-grams). Every chunk of tokens is cut into n-grams of
 each order, counted, and appended to a run file per (order, partition), the partition being a hash
-of the n-gram's second-to-last word (:mod:`asr.lmbuild` explains why that key).
+of the n-gram's second-to-last word (:mod:`asr.lm.books` explains why that key).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.lm import BOS, EOS, UNK
+from asr.lm.symbols import BOS, EOS, UNK
 
 BITS = 21  # per id: 2 M words
 MAX_WORDS = (1 << BITS) - 1

@@ -1,0 +1,48 @@
+"""The house rules that code review would otherwise have to remember: no import circle among
+asr's modules, and a training step that does not load evaluation's HTML report."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "asr"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the asr modules it imports anywhere in its text (lazy imports too)."""
+    files = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in PACKAGE.rglob("*.py")}  # fmt: skip
+    graph = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("asr"):
+                deps.add(node.module)
+                names = (f"{node.module}.{a.name}" for a in node.names)
+                deps.update(full for full in names if full in files)
+        graph[name] = deps - {name, "asr"}  # the package itself re-exports; its modules never need it
+    return graph
+
+
+def test_no_import_circles():
+    graph, circles = import_graph(), []
+
+    def visit(module, path, done):
+        for dep in graph.get(module, ()):
+            if dep in path:
+                circles.append(path[path.index(dep) :] + [dep])
+            elif dep not in done:
+                done.add(dep)
+                visit(dep, [*path, dep], done)
+
+    for module in graph:
+        visit(module, [module], set())
+    assert circles == []
+
+
+def test_a_training_step_does_not_load_the_report():
+    code = "import sys, asr.trainstep; print([m for m in ('asr.report', 'asr.lm.tune') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
