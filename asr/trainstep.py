@@ -69,7 +69,7 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
         if amp in ("bf16", "fp16") and device.type != "cuda":
             logger.warning(
                 "train.amp=%s runs on CUDA only (bf16 trained 21x slower than fp32 on a CPU "
-                "without bf16 hardware: README, Precision); training in fp32 on %s",
+                "without bf16 hardware: benchmarks/README.md, Precision); training in fp32 on %s",
                 amp,
                 device,
             )

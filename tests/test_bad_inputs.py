@@ -1,5 +1,5 @@
 """Every kind of bad input through prep, train, evaluate and transcribe (see bad_inputs.py):
-the outcome in the README's table, a message naming the file, utterance or manifest line,
+the outcome in docs/deployment.md's table, a message naming the file, utterance or manifest line,
 and the good items processed."""
 
 from pathlib import Path
