@@ -8,8 +8,9 @@ runs in-process through ``asr.cli.main`` on a fresh copy:
   evaluate    asr evaluate on a manifest holding the bad row
   transcribe  asr transcribe GOOD.wav BAD.wav
 
-``python tests/bad_inputs.py`` prints the table in docs/deployment.md (Reliability); tests/test_bad_inputs.py asserts
-every cell against EXPECTED below, so the table cannot drift from what the code does.
+``python tests/bad_inputs.py`` prints the table in docs/deployment.md (Reliability);
+tests/test_bad_inputs.py asserts every cell against EXPECTED below, so the table cannot drift
+from what the code does.
 """
 
 from __future__ import annotations

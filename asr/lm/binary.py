@@ -36,7 +36,8 @@ def compile_binary(
 
     The decoder maps the binary instead of parsing text: the bundled 91 MB ARPA took 1.1 s to
     load, the binary 1 ms; with ``quantize`` bits per probability and backoff (0: none) it is
-    16 MB against the gzipped ARPA's 27 MB, for one word of 4,439 on validation (recipes/default/RESULTS.md)."""
+    16 MB against the gzipped ARPA's 27 MB, for one word of 4,439 on validation
+    (recipes/default/RESULTS.md)."""
     program = find_build_binary(tool)
     arpa, out = Path(arpa), Path(out)
     if not arpa.is_file():
