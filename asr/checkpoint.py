@@ -9,14 +9,12 @@ saving never leaves a truncated ``last.pt``.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import errno
 import gzip
 import io
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from asr.config import (
     with_dropout_of,
 )
 from asr.features import FeatureExtractor
+from asr.files import atomic_output
 from asr.integrity import check, digest, sealed
 from asr.model import AcousticModel
 from asr.recognizer import Recognizer
@@ -66,19 +65,6 @@ def build_payload(
         "model": {k: v.cpu() for k, v in model.state_dict().items()},
         **training_state,
     }
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """A temporary name in ``path``'s folder; it replaces ``path`` only if the block succeeds,
-    so a crash while writing never leaves a truncated file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(payload: dict[str, Any], path: PathLike) -> Path:

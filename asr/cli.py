@@ -40,6 +40,7 @@ from asr.config import ConfigError, DecodeConfig
 from asr.decode import make_decoder
 from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
+from asr.files import atomic_output
 from asr.integrity import IntegrityError
 from asr.manifest import ManifestError
 from asr.runtime import MissingDependency, pick_device, progress, setup_logging
@@ -187,10 +188,8 @@ def _transcribe_files(
             successes += 1
             if out_dir is not None:
                 path = target[audio]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_name(path.name + ".part")  # a killed run leaves no half-written file
-                partial.write_text(write(t), encoding="utf-8")
-                os.replace(partial, path)
+                with atomic_output(path) as partial:  # a killed run leaves no half-written file
+                    partial.write_text(write(t), encoding="utf-8")
                 print(path)
             elif args.format == "txt":
                 print(f"{t.source}\t{t.text}" if len(inputs) > 1 else t.text)

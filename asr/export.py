@@ -33,12 +33,12 @@ from asr._types import PathLike
 from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
-    atomic_output,
     inference_payload,
     read_checkpoint,
     recognizer_from_payload,
 )
 from asr.config import DecodeConfig, ExperimentConfig, from_dict
+from asr.files import atomic_output
 from asr.integrity import check_file, seal_file
 from asr.model import AcousticModel, ModelOutput
 from asr.precision import quantize_onnx

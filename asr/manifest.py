@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from asr._types import PathLike, Seconds
+from asr.files import atomic_output
 
 
 class ManifestError(ValueError):
@@ -121,8 +121,7 @@ def write_manifest(utterances: Iterable[Utterance], path: PathLike, relative: bo
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = path.resolve().parent
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_output(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for utt in utterances:
             audio = Path(utt.audio_filepath)
             if relative and audio.is_absolute() and audio.is_relative_to(folder):
@@ -138,5 +137,4 @@ def write_manifest(utterances: Iterable[Utterance], path: PathLike, relative: bo
             if utt.speaker is not None:
                 row["speaker"] = utt.speaker
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile
 
 from asr.audio import SAMPLE_RATE, AudioError, load_utterance
-from asr.checkpoint import atomic_output
+from asr.files import atomic_output
 from asr.manifest import Utterance, write_manifest
 from data_prep.pseudo_label import inputs
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from asr.audio import SAMPLE_RATE, AudioError, load_audio
-from asr.checkpoint import atomic_output
 from asr.config import TextConfig
+from asr.files import atomic_output
 from asr.manifest import Utterance, read_manifest
 from asr.runtime import progress
 from asr.text import Normalizer

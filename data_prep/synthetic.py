@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import random
 import shutil
 import subprocess
@@ -42,6 +41,7 @@ import soundfile
 import torch
 
 from asr.audio import SAMPLE_RATE, load_audio, resample
+from asr.files import atomic_output
 from asr.manifest import Utterance
 from asr.textfiles import SentenceFilter, excluded_texts, sample_sentences
 from asr.validate import Limits
@@ -204,10 +204,8 @@ def render(r: Rendering, out_path: Path) -> float:
             if done.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
                 raise SynthesisError(f"{r.voice} failed on {r.sentence_id}: {done.stderr.strip()[:300]}")
             waveform = load_audio(wav)  # -> mono 16 kHz
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_path.with_name(out_path.name + ".part")  # a killed run leaves no truncated FLAC
-    soundfile.write(partial, waveform.numpy(), SAMPLE_RATE, format="FLAC")
-    os.replace(partial, out_path)
+    with atomic_output(out_path) as partial:  # a killed run leaves no truncated FLAC
+        soundfile.write(partial, waveform.numpy(), SAMPLE_RATE, format="FLAC")
     return waveform.numel() / SAMPLE_RATE
 
 

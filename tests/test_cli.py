@@ -142,7 +142,7 @@ def test_transcribe_folders_to_an_output_dir_and_resume(trained_checkpoint, tmp_
     assert main([*args, "--resume"]) == 0
     assert (out / "a" / "x.txt").read_text() == "kept\n"
     assert (out / "b" / "x.txt").read_text().strip() != ""
-    assert not list(out.rglob("*.part"))
+    assert not list(out.rglob("*.part")) and not list(out.rglob(".*.tmp"))  # no temporary file left
 
 
 def test_transcribe_exits_1_when_no_file_could_be_read(trained_checkpoint, tmp_path):

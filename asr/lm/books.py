@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.files import atomic_output
 from asr.lm.counts import (
     BACKOFF,
     BOS_ID,
@@ -342,9 +343,8 @@ def _write(model: _Model, store: RunStore, order: int, out: Path, kind: str) -> 
     for n in range(2, order + 1):
         sizes.append(sum(len(store.read(kind, n, p, RECORD)) for p in range(store.partitions)))
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".part")
     words = np.array(model.words, dtype=object)
-    with partial.open("w", encoding="utf-8") as handle:
+    with atomic_output(out) as partial, partial.open("w", encoding="utf-8") as handle:
         handle.write("\n\\data\\\n" + "".join(f"ngram {n}={s}\n" for n, s in enumerate(sizes, start=1)))
         handle.write("\n\\1-grams:\n")
         for i in sorted(range(len(words)), key=lambda i: words[i]):
@@ -375,5 +375,4 @@ def _write(model: _Model, store: RunStore, order: int, out: Path, kind: str) -> 
                 else:
                     handle.writelines(f"{a:.6f}\t{t}\n" for a, t in zip(logp, text))
         handle.write("\n\\end\\\n")
-    partial.replace(out)
     return sizes
