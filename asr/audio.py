@@ -18,17 +18,19 @@ import soxr
 import torch
 
 from asr._types import PathLike
+from asr.runtime import UserError
 
 if TYPE_CHECKING:
     from asr.manifest import Utterance
 
 SAMPLE_RATE = 16000  # Hz; every waveform inside asr has this rate
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")  # what a folder walk picks up
 # libsndfile gives SF_COUNT_MAX frames for a stream whose header has no length (FLAC from a pipe)
 _UNKNOWN_LENGTH = 2**62
 _BLOCK = 1 << 16  # frames per read when such a stream is decoded in blocks
 
 
-class AudioError(RuntimeError):
+class AudioError(UserError, RuntimeError):
     """An audio file could not be used; the message names the file and the reason."""
 
     def __init__(self, path: PathLike, reason: str) -> None:
@@ -140,3 +142,8 @@ def resample(waveform: torch.Tensor, rate: int) -> torch.Tensor:
     rows = waveform.detach().reshape(-1, waveform.shape[-1]).float().cpu().numpy()
     out = soxr.resample(np.ascontiguousarray(rows.T), rate, SAMPLE_RATE, quality="HQ")
     return torch.from_numpy(np.ascontiguousarray(out.T)).reshape(*waveform.shape[:-1], -1)
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Every audio file under ``folder`` (by suffix), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)

@@ -36,12 +36,13 @@ from asr.files import atomic_output
 from asr.integrity import check, digest, sealed
 from asr.model import AcousticModel
 from asr.recognizer import Recognizer
+from asr.runtime import UserError
 from asr.text import Normalizer, Vocabulary
 
 FORMAT_VERSION = 1  # bump when the layout changes; keep reading every older version
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A file is not an asr checkpoint, or one this version cannot read."""
 
 

@@ -33,40 +33,19 @@ from pathlib import Path
 
 import asr
 from asr import cli_data, cli_live
-from asr.audio import AudioError
-from asr.checkpoint import CheckpointError, average_checkpoints, export_checkpoint
+from asr.audio import AUDIO_SUFFIXES, audio_files
+from asr.checkpoint import average_checkpoints, export_checkpoint
 from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
-from asr.config import ConfigError, DecodeConfig
+from asr.config import DecodeConfig
 from asr.decode import make_decoder
-from asr.explog import OutputDirError
 from asr.export import FORMATS, export_graph
 from asr.files import atomic_output
-from asr.integrity import IntegrityError
-from asr.manifest import ManifestError
-from asr.runtime import MissingDependency, pick_device, progress, setup_logging
-from asr.train import NonFiniteError
+from asr.runtime import UserError, pick_device, progress, setup_logging
 from asr.writers import WRITERS
-from data_prep.common import AUDIO_SUFFIXES, audio_files
-from data_prep.download import DownloadError
-from data_prep.synthetic import SynthesisError
 
 logger = logging.getLogger("asr")
 # Errors whose message says all a user needs; anything else keeps its traceback.
-USER_ERRORS = (
-    MissingDependency,
-    AudioError,
-    CheckpointError,
-    IntegrityError,
-    DownloadError,
-    SynthesisError,
-    ConfigError,
-    ManifestError,
-    NonFiniteError,
-    OutputDirError,
-    FileNotFoundError,
-    FileExistsError,
-    ValueError,
-)
+USER_ERRORS = (UserError, FileNotFoundError, FileExistsError, ValueError)
 
 
 def _default_decode_dir(model: Path, manifest: Path) -> Path:

@@ -11,7 +11,18 @@ import data_prep
 
 
 def cmd_prep(args: argparse.Namespace) -> int:
-    manifests = args.preparer.run(args)
+    """The named preparer is imported, and parses its own arguments, only now: ``asr --help``
+    and every other command load no corpus code."""
+    from asr.runtime import setup_logging
+
+    module = data_prep.preparer(args.corpus)
+    parser = argparse.ArgumentParser(prog=f"asr prep {args.corpus}", parents=[args.common],
+                                     description=(module.__doc__ or "").strip())  # fmt: skip
+    module.add_arguments(parser)
+    inner = parser.parse_args(args.rest)
+    if inner.verbose or inner.quiet:
+        setup_logging(1 if inner.verbose else -1)
+    manifests = module.run(inner)
     for split, path in manifests.items():
         print(f"{split}\t{path}")
     return 0
@@ -108,13 +119,11 @@ def add_commands(
     sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 ) -> argparse._SubParsersAction:
     """Register the data commands; returns the ``lm`` group's actions."""
-    p = sub.add_parser("prep", help="write validated manifests for a corpus")
-    corpora = p.add_subparsers(dest="corpus", required=True)
-    for name in data_prep.PREPARERS:
-        module = data_prep.preparer(name)
-        c = corpora.add_parser(name, parents=[common], help=(module.__doc__ or "").splitlines()[0])
-        module.add_arguments(c)
-        c.set_defaults(func=cmd_prep, preparer=module)
+    p = sub.add_parser("prep", parents=[common], help="write validated manifests for a corpus",
+                       description="asr prep CORPUS --help lists a corpus's own arguments.")  # fmt: skip
+    p.add_argument("corpus", choices=sorted(data_prep.PREPARERS), help="which preparer")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="its arguments (asr prep CORPUS --help)")
+    p.set_defaults(func=cmd_prep, common=common)
 
     p = sub.add_parser("validate", parents=[common], help="list the rows of a manifest that cannot train")
     p.add_argument("manifest", help="JSONL manifest to check")

@@ -19,9 +19,10 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from asr._types import PathLike
+from asr.runtime import UserError
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file or override has an unknown key or a value of the wrong type."""
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from asr.plots import training_plots
-from asr.runtime import MissingDependency
+from asr.runtime import MissingDependency, UserError
 
 logger = logging.getLogger(__name__)
 PLOT_SECONDS = 60.0
@@ -72,7 +72,7 @@ class MetricsLog:
             self.writer.close()
 
 
-class OutputDirError(RuntimeError):
+class OutputDirError(UserError, RuntimeError):
     """The experiment folder cannot hold the run's files (read-only, not a folder, disk full)."""
 
 

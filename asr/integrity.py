@@ -15,6 +15,7 @@ import hashlib
 from pathlib import Path
 
 from asr._types import PathLike
+from asr.runtime import UserError
 
 _MARK = b"asr-sha256:"
 _HEX = 64
@@ -23,7 +24,7 @@ _ZIP_END = b"PK\x05\x06"  # end-of-central-directory record: 22 bytes, the last 
 _ONNX_TAG = bytes([0xC2, 0x3E])  # field 1000, length-delimited: not a field of ModelProto
 
 
-class IntegrityError(RuntimeError):
+class IntegrityError(UserError, RuntimeError):
     """A file's bytes differ from the digest recorded for them; the message names the file."""
 
 

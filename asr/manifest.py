@@ -16,9 +16,10 @@ from pathlib import Path
 
 from asr._types import PathLike, Seconds
 from asr.files import atomic_output
+from asr.runtime import UserError
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest line is not valid; the message names ``file:line``."""
 
 

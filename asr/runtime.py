@@ -22,7 +22,12 @@ from tqdm import tqdm
 T = TypeVar("T")
 
 
-class MissingDependency(RuntimeError):
+class UserError(Exception):
+    """An error whose message says all a user needs (which file, what to do): the command line
+    prints it without a traceback and exits 2. Every such error of asr derives from it."""
+
+
+class MissingDependency(UserError, RuntimeError):
     """An optional package is not installed; the message names the pip extra that brings it."""
 
 

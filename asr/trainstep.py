@@ -21,7 +21,7 @@ from asr.config import ExperimentConfig, from_dict
 from asr.data import Batch
 from asr.features import FeatureExtractor
 from asr.model import AcousticModel
-from asr.runtime import rng_state, seed_everything, set_rng_state
+from asr.runtime import UserError, rng_state, seed_everything, set_rng_state
 from asr.text import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.float16 if amp == "fp16" else torch.bfloat16
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(UserError, RuntimeError):
     """Too many optimiser steps in a row had a NaN/inf loss or gradient."""
 
 

