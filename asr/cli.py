@@ -34,11 +34,11 @@ from pathlib import Path
 import asr
 from asr import cli_data, cli_live
 from asr.audio import AUDIO_SUFFIXES, audio_files
-from asr.checkpoint import average_checkpoints, export_checkpoint
+from asr.checkpoint import average_checkpoints
 from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
-from asr.export import FORMATS, export_graph
+from asr.export import FORMATS, export_checkpoint, export_graph
 from asr.files import atomic_output
 from asr.runtime import UserError, pick_device, progress, setup_logging
 from asr.writers import WRITERS

@@ -1,4 +1,6 @@
-"""Export to ONNX or TorchScript: the acoustic network as a graph that runs without asr's
+"""Shipping a model: an inference-only checkpoint (:func:`export_checkpoint`) or a graph.
+
+Export to ONNX or TorchScript: the acoustic network as a graph that runs without asr's
 model code, plus everything else inference needs (config with decode settings, vocabulary,
 feature statistics) stored in the file as JSON, so one file still loads and decodes.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gzip
 import json
 import logging
 import shutil
@@ -29,17 +32,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from asr import __version__
 from asr._types import PathLike
 from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
-    inference_payload,
     read_checkpoint,
     recognizer_from_payload,
+    resolve_beside,
+    save_checkpoint,
 )
-from asr.config import DecodeConfig, ExperimentConfig, from_dict
+from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
 from asr.files import atomic_output
-from asr.integrity import check_file, seal_file
+from asr.integrity import check_file, digest, seal_file
 from asr.model import AcousticModel, ModelOutput
 from asr.precision import quantize_onnx
 from asr.recognizer import Recognizer
@@ -50,6 +55,63 @@ METADATA_KEY = "asr"  # ONNX metadata_props key; TorchScript extra file "asr.jso
 _EXTRA_FILE = "asr.json"
 _NAMES = {"input_names": ["features", "feature_lengths"], "output_names": ["log_probs", "output_lengths"]}
 logger = logging.getLogger(__name__)
+
+
+def copy_lm_beside(decode: DecodeConfig, output: Path) -> tuple[DecodeConfig, list[Path]]:
+    """Copy the word LM and lexicon named in ``decode`` beside ``output`` (an ARPA file
+    gzipped) and point ``decode`` at them by relative path; returns it and the files written."""
+    if not decode.lm:
+        return decode, []
+    lm, lexicon = Path(decode.lm), Path(decode.lexicon or Path(decode.lm).with_suffix(".lexicon"))
+    lm_out = output.with_name(f"{output.stem}.lm{lm.suffix}{'.gz' if lm.suffix == '.arpa' else ''}")
+    lexicon_out = output.with_name(f"{output.stem}.lexicon")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if lm.suffix == ".arpa":
+        with lm.open("rb") as src, gzip.GzipFile(lm_out, "wb", mtime=0) as dst:
+            shutil.copyfileobj(src, dst)
+    elif lm.resolve() != lm_out.resolve():
+        shutil.copyfile(lm, lm_out)
+    if lexicon.resolve() != lexicon_out.resolve():
+        shutil.copyfile(lexicon, lexicon_out)
+    return dataclasses.replace(decode, lm=lm_out.name, lexicon=lexicon_out.name), [lm_out, lexicon_out]
+
+
+def inference_payload(
+    model: PathLike, output: Path, decode: DecodeConfig | None = None
+) -> tuple[dict[str, Any], list[Path]]:
+    """What inference needs from a training checkpoint (no optimiser or RNG state), with
+    ``decode`` as its decode settings (default: the checkpoint's). A word LM and lexicon named
+    there are copied beside ``output`` by :func:`copy_lm_beside`; returns the payload and them."""
+    payload = read_checkpoint(model)
+    config = from_dict(ExperimentConfig, payload["config"])
+    decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
+    slim = {
+        "format_version": payload["format_version"],
+        "asr_version": payload.get("asr_version", __version__),
+        "config": to_dict(dataclasses.replace(config, decode=decode)),
+        "vocabulary": payload["vocabulary"],
+        "feature_stats": payload.get("feature_stats"),
+        "model": payload["model"],
+        "assets_sha256": {path.name: digest(path) for path in written},  # checked on load
+    }
+    return slim, written
+
+
+def export_checkpoint(
+    model: PathLike, output: PathLike, half: bool = False, decode: DecodeConfig | None = None
+) -> list[Path]:
+    """An inference-only copy of a training checkpoint: no optimiser or RNG state, weights
+    optionally in float16 (half the size; they are widened again on load; bfloat16 when
+    ``decode.precision`` is bf16), and the decode
+    settings to use by default. A word LM and lexicon named in ``decode`` are copied beside
+    the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
+    output = Path(output)
+    slim, written = inference_payload(model, output, decode)
+    bf16 = slim["config"]["decode"].get("precision") == "bf16"  # a bf16 model stores bf16 weights
+    stored = torch.bfloat16 if bf16 else torch.float16 if half else None
+    if stored is not None:
+        slim["model"] = {k: v.to(stored) if v.is_floating_point() else v for k, v in slim["model"].items()}
+    return [save_checkpoint(slim, output), *written]
 
 
 class _Graph(nn.Module):
@@ -81,7 +143,7 @@ def export_graph(
     model: PathLike, output: PathLike, fmt: str, decode: DecodeConfig | None = None
 ) -> list[Path]:
     """Checkpoint -> ``output`` in ``fmt`` (onnx or torchscript), with its LM copied beside it
-    as :func:`asr.checkpoint.export_checkpoint` does. Returns the files written."""
+    as :func:`export_checkpoint` does. Returns the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     output = Path(output)

@@ -8,11 +8,11 @@ from asr.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
     build_payload,
-    export_checkpoint,
     read_checkpoint,
     save_checkpoint,
 )
 from asr.config import ExperimentConfig, load_config
+from asr.export import export_checkpoint
 from asr.features import FeatureExtractor
 from asr.load import load_model
 from asr.manifest import read_manifest

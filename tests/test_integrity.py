@@ -39,7 +39,7 @@ def shipped(tmp_path_factory, trained_checkpoint):
     (folder / "text.txt").write_text("\n".join(TINY_TEXTS) + "\n")
     arpa, _ = build_files(folder / "text.txt", folder / "lm" / "words.arpa", order=2)
     decode = DecodeConfig(method="beam", lm=str(arpa), lm_weight=0.3, beam_size=8)
-    from asr.checkpoint import export_checkpoint
+    from asr.export import export_checkpoint
 
     export_checkpoint(trained_checkpoint, folder / "ship" / "model.pt", half=True, decode=decode)
     export_graph(trained_checkpoint, folder / "ship" / "model.onnx", "onnx", decode=decode)
