@@ -11,16 +11,15 @@ Python use::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from asr.config import DecodeConfig, ExperimentConfig, load_config  # noqa: E402
-from asr.evaluate import evaluate  # noqa: E402
-from asr.load import load_model  # noqa: E402
-from asr.manifest import Utterance, read_manifest, write_manifest  # noqa: E402
-from asr.recognizer import Recognizer  # noqa: E402
-from asr.stream import Streamer  # noqa: E402
-from asr.train import train  # noqa: E402
-from asr.transcribe import Transcript, transcribe  # noqa: E402
+from asr.config import DecodeConfig, ExperimentConfig, load_config
+from asr.evaluate import evaluate
+from asr.load import load_model
+from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.recognizer import Recognizer
+from asr.stream import Streamer
+from asr.train import train
+from asr.transcribe import Transcript, transcribe
+from asr.version import __version__
 
 __all__ = [
     "DecodeConfig",

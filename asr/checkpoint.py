@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 
-from asr import __version__
 from asr._types import PathLike
 from asr.config import (
     ConfigError,
@@ -36,6 +35,7 @@ from asr.model import AcousticModel
 from asr.recognizer import Recognizer
 from asr.runtime import UserError
 from asr.text import Normalizer, Vocabulary
+from asr.version import __version__
 
 FORMAT_VERSION = 1  # bump when the layout changes; keep reading every older version
 

@@ -44,7 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_lm_build(args: argparse.Namespace) -> int:
     from asr.lm import build_files, read_words
-    from asr.textfiles import excluded_texts
+    from asr.sentences import excluded_texts
 
     model = asr.load_model(args.model) if args.model else None
     text_cfg = model.config.text if model else None
@@ -70,7 +70,7 @@ def cmd_lm_build(args: argparse.Namespace) -> int:
 
 def cmd_lm_binary(args: argparse.Namespace) -> int:
     from asr.lm import compile_binary
-    from asr.textfiles import compressed
+    from asr.sentences import compressed
 
     arpa = Path(args.arpa)  # lm.arpa[.gz] -> lm.bin: the decoder finds lm.lexicon beside either
     name = arpa.stem if compressed(arpa) else arpa.name

@@ -93,9 +93,9 @@ class BeamDecoder:
             from flashlight.lib.text import decoder as fl
         except ImportError as err:
             raise ImportError("beam search needs flashlight-text: pip install 'asr[beam]'") from err
-        if vocab.tokens[1:2] != [" "]:
+        if vocab.space_id is None:
             raise ValueError("beam search needs a vocabulary with the space character")
-        self.vocab = vocab
+        self.vocab, self.space = vocab, vocab.space_id
         lexicon = None
         if cfg.lm:
             lm_path = Path(cfg.lm)
@@ -156,7 +156,7 @@ class BeamDecoder:
     def __call__(
         self, log_probs: torch.Tensor, lengths: torch.Tensor, utt_ids: Sequence[str]
     ) -> list[Hypothesis]:
-        emissions, lengths = _close_last_word(log_probs.detach().float().cpu(), lengths.cpu())
+        emissions, lengths = _close_last_word(log_probs.detach().float().cpu(), lengths.cpu(), self.space)
         _, _, size = emissions.shape
         hyps = []
         for row, utt_id in enumerate(utt_ids):
@@ -168,9 +168,9 @@ class BeamDecoder:
             best = results[0]
             collapsed = [t for t, _ in itertools.groupby(best.tokens)]
             ids = [i for i in collapsed if i > 0]  # no blanks (0) and no padding (-1)
-            while ids and ids[-1] == 1:  # the boundary frame added by _close_last_word
+            while ids and ids[-1] == self.space:  # the boundary frame added by _close_last_word
                 ids.pop()
-            while ids and ids[0] == 1:
+            while ids and ids[0] == self.space:
                 ids.pop(0)
             if self.uses_words:
                 text = " ".join(self.words[w] for w in best.words if w >= 0)
@@ -180,7 +180,9 @@ class BeamDecoder:
         return hyps
 
 
-def _close_last_word(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _close_last_word(
+    log_probs: torch.Tensor, lengths: torch.Tensor, space: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Append one certain word-boundary frame after each row's last frame. Lexicon words end
     in the boundary token, as in flashlight's recipes, but these models emit a space only
     between words, so without it the last word of an utterance would never complete."""
@@ -189,7 +191,7 @@ def _close_last_word(log_probs: torch.Tensor, lengths: torch.Tensor) -> tuple[to
     out[:, :t] = log_probs
     rows = torch.arange(b)
     out[rows, lengths] = -1e4
-    out[rows, lengths, 1] = 0.0  # id 1 is the space: the vocabulary sorts " " first after <blank>
+    out[rows, lengths, space] = 0.0
     return out.contiguous(), lengths + 1
 
 

@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 
 from asr._types import PathLike
-from asr.align import word_times
 from asr.audio import AudioError, load_audio
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, inference_loader
 from asr.decode import Hypothesis, make_decoder
 from asr.manifest import Utterance, read_manifest
-from asr.metrics import ErrorReport, score
+from asr.metrics import DecodeRow, ErrorReport, score
 from asr.recognizer import Recognizer
 from asr.runtime import MissingDependency, inference_batch_seconds, pick_device
+from asr.timing import word_times
 
 logger = logging.getLogger(__name__)
 
@@ -139,20 +139,10 @@ def write_report(
     with (out_dir / "hyps.jsonl").open("w", encoding="utf-8") as handle:
         for row in report.per_utterance:
             hyp, utt = by_id[row.utt_id], utts[row.utt_id]
-            record = {
-                "id": row.utt_id,
-                "ref": row.ref,
-                "hyp": row.hyp,
-                "raw_hyp": hyp.text,
-                "score": hyp.score,
-                "errors": row.errors,
-                "ref_words": row.ref_words,
-                "audio": str(utt.audio_filepath),
-                "speaker": utt.speaker,
-                "offset": utt.offset,
-                "duration": utt.duration,
-            }
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            record = DecodeRow(row.utt_id, row.ref, row.hyp, hyp.text, hyp.score, row.errors,
+                               row.ref_words, str(utt.audio_filepath), utt.speaker or "", utt.offset,
+                               utt.duration)  # fmt: skip
+            handle.write(record.to_json() + "\n")
     with (out_dir / "errors.txt").open("w", encoding="utf-8") as handle:
         handle.write(f"{report}\n\n")
         for row in sorted(report.per_utterance, key=lambda r: (-r.errors, r.utt_id)):

@@ -32,7 +32,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from asr import __version__
 from asr._types import PathLike
 from asr.checkpoint import (
     FORMAT_VERSION,
@@ -49,6 +48,7 @@ from asr.model import AcousticModel, ModelOutput
 from asr.precision import quantize_onnx
 from asr.recognizer import Recognizer
 from asr.runtime import MissingDependency
+from asr.version import __version__
 
 FORMATS = ("onnx", "torchscript")
 METADATA_KEY = "asr"  # ONNX metadata_props key; TorchScript extra file "asr.json"

@@ -7,9 +7,11 @@ targets; jiwer does the alignment. Rows are paired by id, never by position.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jiwer
@@ -192,3 +194,40 @@ def paired_bootstrap(
         resamples=resamples,
         confidence=confidence,
     )
+
+
+@dataclass
+class DecodeRow:
+    """One line of a decode folder's ``hyps.jsonl``: written by :mod:`asr.evaluate`, read by
+    :mod:`asr.report` and ``asr report``; the one place its fields are named."""
+
+    id: str
+    ref: str  # normalised, as scored
+    hyp: str  # normalised, as scored
+    raw_hyp: str = ""  # as the decoder wrote it
+    score: float | None = None  # the decoder's score (greedy: best path log-probability)
+    errors: int = 0
+    ref_words: int = 0
+    audio: str = ""  # absolute path ("" in decode dirs written before 0.9)
+    speaker: str = ""
+    offset: float = 0.0
+    duration: float = 0.0
+
+    @property
+    def source(self) -> str:
+        """The audio's folder name: a corpus, a voice or a chapter."""
+        return Path(self.audio).parent.name if self.audio else "?"
+
+    @property
+    def wer(self) -> float:
+        return error_rate(self.errors, self.ref_words)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "speaker": self.speaker or None}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> DecodeRow:
+        r = json.loads(line)
+        return cls(r["id"], r["ref"], r["hyp"], r.get("raw_hyp", r["hyp"]), r.get("score"),
+                   int(r["errors"]), int(r["ref_words"]), r.get("audio", ""), r.get("speaker") or "",
+                   float(r.get("offset", 0.0)), float(r.get("duration", 0.0)))  # fmt: skip

@@ -20,7 +20,7 @@ import numpy as np
 from asr.runtime import MissingDependency
 
 if TYPE_CHECKING:
-    from asr.align import Word
+    from asr.timing import Word
 
 MISSING = "matplotlib is not installed: pip install 'asr[plots]'"
 

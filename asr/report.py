@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import jiwer
 
-from asr.metrics import PairedBootstrap, error_rate, paired_bootstrap, word_ops
+from asr.metrics import DecodeRow, PairedBootstrap, error_rate, paired_bootstrap, word_ops
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:72em;color:#222;padding:0 1em}
@@ -35,33 +35,14 @@ text-align:left}th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric
 """
 
 
-@dataclass
-class Row:
-    id: str
-    ref: str
-    hyp: str
-    errors: int
-    ref_words: int
-    audio: str = ""  # absolute path ("" in decode dirs written before 0.9)
-    speaker: str = ""
-    offset: float = 0.0
-    duration: float = 0.0
 
-    @property
-    def source(self) -> str:
-        """The audio's folder name: a corpus, a voice or a chapter."""
-        return Path(self.audio).parent.name if self.audio else "?"
-
-    @property
-    def wer(self) -> float:
-        return error_rate(self.errors, self.ref_words)
 
 
 @dataclass
 class DecodeDir:
     path: Path
     summary: dict[str, Any]
-    rows: list[Row]
+    rows: list[DecodeRow]
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,22 +52,8 @@ def read_decode_dir(path: Path) -> DecodeDir:
     for name in ("wer.json", "hyps.jsonl"):
         if not (path / name).is_file():
             raise FileNotFoundError(f"{path / name}: missing (is {path} an `asr evaluate --out` folder?)")
-    rows = []
-    for line in (path / "hyps.jsonl").read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
-        rows.append(
-            Row(
-                r["id"],
-                r["ref"],
-                r["hyp"],
-                int(r["errors"]),
-                int(r["ref_words"]),
-                r.get("audio", ""),
-                r.get("speaker") or "",
-                float(r.get("offset", 0.0)),
-                float(r.get("duration", 0.0)),
-            )
-        )
+    lines = (path / "hyps.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [DecodeRow.from_json(line) for line in lines]
     info_path = path / "info.json"
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
     return DecodeDir(path, json.loads((path / "wer.json").read_text()), rows, info)
@@ -100,7 +67,7 @@ def aligned_words(ref: str, hyp: str) -> list[tuple[str, str, str]]:
     return word_ops(out.references[0], out.hypotheses[0], out.alignments[0])
 
 
-def confusions(rows: Iterable[Row], top: int = 25) -> list[tuple[str, str, int]]:
+def confusions(rows: Iterable[DecodeRow], top: int = 25) -> list[tuple[str, str, int]]:
     """The most frequent (ref word, hyp word) substitutions; "" stands for a deleted or inserted word."""
     counts: Counter[tuple[str, str]] = Counter()
     for row in rows:
@@ -114,7 +81,7 @@ def worst_rank(errors: int, ref_words: int, utt_id: str) -> tuple[int, float, st
     return -errors, -error_rate(errors, ref_words), utt_id
 
 
-def worst_first(rows: Iterable[Row]) -> list[Row]:
+def worst_first(rows: Iterable[DecodeRow]) -> list[DecodeRow]:
     return sorted(rows, key=lambda r: worst_rank(r.errors, r.ref_words, r.id))
 
 
@@ -130,7 +97,7 @@ class Group:
         return error_rate(self.errors, self.words)
 
 
-def breakdown(rows: Iterable[Row], key: Callable[[Row], str]) -> list[Group]:
+def breakdown(rows: Iterable[DecodeRow], key: Callable[[DecodeRow], str]) -> list[Group]:
     """Error rate per group, worst first."""
     groups: dict[str, Group] = {}
     for row in rows:
@@ -175,7 +142,7 @@ def alignment_html(ref: str, hyp: str) -> str:
     return "<div class=ali>" + (" ".join(parts) or "<i>(empty)</i>") + "</div>"
 
 
-def audio_html(row: Row, page_dir: Path) -> str:
+def audio_html(row: DecodeRow, page_dir: Path) -> str:
     """An ``<audio>`` player whose source is relative to the page; a note when the file is gone."""
     if not row.audio or not Path(row.audio).is_file():
         return f"<span class=missing>audio missing: {_e(row.audio or '(no path in hyps.jsonl)')}</span>"
@@ -287,8 +254,8 @@ def write_html(decode_dir: Path, figures: Mapping[str, bytes] | None = None, wor
 class Comparison:
     a: DecodeDir
     b: DecodeDir
-    better: list[tuple[Row, Row]]  # fewer errors in b
-    worse: list[tuple[Row, Row]]
+    better: list[tuple[DecodeRow, DecodeRow]]  # fewer errors in b
+    worse: list[tuple[DecodeRow, DecodeRow]]
     speakers: list[tuple[str, Group, Group]]
     bootstrap: PairedBootstrap  # is B's WER lower than A's by more than chance? (utterances redrawn)
     bootstrap_by_speaker: PairedBootstrap | None  # the same, speakers redrawn; None with one speaker

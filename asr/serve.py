@@ -28,7 +28,6 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile, WebSocket
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp
 
-from asr import __version__
 from asr.audio import AudioError, audio_duration
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
@@ -36,6 +35,7 @@ from asr.gate import AUDIO_SECONDS, Gate, Metrics, Queue, ServiceLimits, guarded
 from asr.recognizer import Recognizer
 from asr.stream import Streamer, StreamEvent, check_streamable, pcm_samples
 from asr.transcribe import transcribe
+from asr.version import __version__
 
 if TYPE_CHECKING:
     import uvicorn

@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 from asr._types import PathLike
-from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, audio_duration, load_audio
 from asr.config import DecodeConfig
 from asr.decode import Decoder, make_decoder
 from asr.features import hop_samples, num_frames, window_samples
 from asr.model import _TIME_STRIDES, AcousticModel
 from asr.recognizer import Recognizer
+from asr.timing import Word, shifted, word_times
 
 
 def check_streamable(recognizer: Recognizer) -> None:

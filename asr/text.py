@@ -84,6 +84,11 @@ class Vocabulary:
             chars.update(text)
         return cls([BLANK, *sorted(chars)])
 
+    @property
+    def space_id(self) -> int | None:
+        """The word boundary's id (1 in every vocabulary built from text with spaces), or None."""
+        return self._ids.get(" ")
+
     def __len__(self) -> int:
         return len(self.tokens)
 

@@ -35,11 +35,11 @@ from asr.checkpoint import read_checkpoint
 from asr.config import ExperimentConfig, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
-from asr.explog import MetricsLog, check_free_space, check_writable
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
 from asr.recognizer import Recognizer
+from asr.runlog import MetricsLog, check_free_space, check_writable
 from asr.runtime import (
     inference_batch_seconds,
     log_to_file,

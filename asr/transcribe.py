@@ -17,7 +17,6 @@ from typing import Union
 import torch
 
 from asr._types import PathLike
-from asr.align import Word, shifted, word_times
 from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
@@ -26,6 +25,7 @@ from asr.load import load_model
 from asr.longaudio import pause_segments, stitched_log_probs
 from asr.recognizer import Recognizer
 from asr.runtime import inference_batch_seconds, pick_device, progress
+from asr.timing import Word, shifted, word_times
 
 AudioInput = Union[PathLike, torch.Tensor]  # noqa: UP007 (runtime alias) a file, or a 16 kHz waveform
 logger = logging.getLogger(__name__)

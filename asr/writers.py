@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from asr.align import Word
+    from asr.timing import Word
     from asr.transcribe import Transcript
 
 MAX_CUE_SECONDS = 6.0

@@ -26,8 +26,8 @@ from pathlib import Path
 from asr.config import TextConfig
 from asr.lm import read_corpus
 from asr.runtime import native_output_captured
+from asr.sentences import open_text
 from asr.text import Normalizer
-from asr.textfiles import open_text
 
 SHARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "gutenberg"
 HELD_OUT_SENTENCES = 20_000

@@ -44,7 +44,7 @@ from asr.audio import SAMPLE_RATE, load_audio, resample
 from asr.files import atomic_output
 from asr.manifest import Utterance
 from asr.runtime import UserError
-from asr.textfiles import SentenceFilter, excluded_texts, sample_sentences
+from asr.sentences import SentenceFilter, excluded_texts, sample_sentences
 from asr.validate import Limits
 from data_prep.common import write_splits
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from asr.checkpoint import read_checkpoint
-from asr.explog import OutputDirError
+from asr.runlog import OutputDirError
 from asr.train import train
 from conftest import TINY_OVERRIDES, tiny_config
 

@@ -98,7 +98,7 @@ def test_lm_build_reads_compressed_files_and_leaves_test_sentences_out(tmp_path)
     with lzma.open(tmp_path / "books.txt.xz", "wt") as f:
         f.write("the cat sat\nthe secret test sentence\nthe dog sat\nthe café was open\n")
     (tmp_path / "test.txt").write_text("The secret test sentence.\n")
-    from asr.textfiles import excluded_texts
+    from asr.sentences import excluded_texts
 
     arpa, lexicon = build_files([tmp_path / "books.txt.xz"], tmp_path / "lm.arpa", order=2,
                                 exclude_texts=excluded_texts([tmp_path / "test.txt"]),

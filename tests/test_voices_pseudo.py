@@ -62,7 +62,7 @@ def test_voice_licences_and_plan():
 def test_prompts_skip_test_sentences_and_sample_reproducibly(tmp_path):
     import lzma
 
-    from asr.textfiles import SentenceFilter, sample_sentences
+    from asr.sentences import SentenceFilter, sample_sentences
 
     book = tmp_path / "books-01.txt.xz"
     with lzma.open(book, "wt") as f:

@@ -8,9 +8,9 @@ import soundfile
 import torch
 import torchaudio.functional as AF
 
-from asr.align import Word, _token_spans, word_times
 from asr.cli import main
 from asr.text import Vocabulary
+from asr.timing import Word, _token_spans, word_times
 from asr.transcribe import Transcript
 from asr.writers import WRITERS, cues
 from conftest import tone_speech

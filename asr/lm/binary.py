@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from asr.runtime import MissingDependency
-from asr.textfiles import compressed, open_text
+from asr.sentences import compressed, open_text
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from asr.lm.books import build_arpa
 from asr.lm.reference import NgramModel
 from asr.lm.symbols import BOS, EOS, UNK
 from asr.runtime import progress_counter
+from asr.sentences import SentenceFilter, iter_sentences, text_files
 from asr.text import Normalizer
-from asr.textfiles import SentenceFilter, iter_sentences, text_files
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def read_corpus(
     max_words: int | None = None,
 ) -> Iterator[list[str]]:
     """Normalised, tokenised sentences streamed from sentence files or folders (see
-    :mod:`asr.textfiles`; ``.gz``/``.xz`` too), leaving out ids starting with an ``exclude`` prefix
+    :mod:`asr.sentences`; ``.gz``/``.xz`` too), leaving out ids starting with an ``exclude`` prefix
     (held-out chapters) and sentences equal to an ``exclude_texts`` one (test transcripts); at most
     ``max_words`` words."""
     keep = SentenceFilter(exclude_texts, exclude)
