@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -83,19 +83,32 @@ class GreedyDecoder:
         return greedy_decode(log_probs, lengths, self.vocab, utt_ids)
 
 
-class BeamDecoder:
-    """CTC prefix beam search (flashlight-text's C++ decoder), lexicon-free or with a lexicon and
-    word LM. Built on flashlight-text directly rather than through torchaudio's ``ctc_decoder``:
-    the lexicon is read once, in Python, which starts 3x faster with a book-sized vocabulary."""
+def _flashlight() -> Any:  # noqa: ANN401 (a C++ extension module)
+    try:
+        from flashlight.lib.text import decoder as fl
+    except ImportError as err:
+        raise ImportError("beam search needs flashlight-text: pip install 'asr[beam]'") from err
+    return fl
 
-    def __init__(self, vocab: Vocabulary, cfg: DecodeConfig) -> None:
-        try:
-            from flashlight.lib.text import decoder as fl
-        except ImportError as err:
-            raise ImportError("beam search needs flashlight-text: pip install 'asr[beam]'") from err
+
+@dataclass
+class BeamResources:
+    """What beam search loads once for a vocabulary and an LM: the LM (with hotword boosts), the
+    lexicon's words and the trie of their spellings (no words and no trie without an LM). Beam
+    sizes and weights are options of each :class:`BeamDecoder` built on them, so ``asr lm tune``
+    loads these once for its whole grid (it reloaded them at every grid point)."""
+
+    silence: int  # the word boundary's token id
+    words: list[str]
+    lm: Any
+    trie: Any | None
+    loaded_for: tuple[str, str, str]  # (lm, lexicon, hotwords) of the DecodeConfig
+
+    @classmethod
+    def load(cls, vocab: Vocabulary, cfg: DecodeConfig) -> BeamResources:
+        fl = _flashlight()
         if vocab.space_id is None:
             raise ValueError("beam search needs a vocabulary with the space character")
-        self.vocab, self.space = vocab, vocab.space_id
         lexicon = None
         if cfg.lm:
             lm_path = Path(cfg.lm)
@@ -110,43 +123,58 @@ class BeamDecoder:
         hotwords = parse_hotwords(cfg.hotwords)
         if hotwords and lexicon is None:
             raise ValueError("hotwords need an LM and its lexicon (--lm)")
-        self.blank, silence = 0, tokens.index(WORD_BOUNDARY)
+        silence = tokens.index(WORD_BOUNDARY)
+        loaded_for = (cfg.lm, cfg.lexicon, cfg.hotwords)
+        if lexicon is None:
+            return cls(silence, [], fl.ZeroLM(), None, loaded_for)
+        spellings = _spellable_lexicon(lexicon, {t: i for i, t in enumerate(tokens)}, list(hotwords))
+        from flashlight.lib.text.dictionary import Dictionary
+
+        words = [*spellings, *([] if "<unk>" in spellings else ["<unk>"])]
+        word_dict = Dictionary()
+        for word in words:  # indices follow the list
+            word_dict.add_entry(word)
+        word_dict.set_default_index(words.index("<unk>"))
+        with native_output_captured(f"loading the language model {cfg.lm}"):  # KenLM prints stars
+            lm = _language_model(cfg.lm, word_dict, hotwords)
+        trie = fl.Trie(len(tokens), silence)
+        start, score = lm.start(False), lm.score
+        for index, spelling in enumerate(spellings.values()):
+            trie.insert(spelling, index, score(start, index)[1])
+        trie.smear(fl.SmearingMode.MAX)  # flashlight's recipes use max with a lexicon
+        return cls(silence, words, lm, trie, loaded_for)
+
+
+class BeamDecoder:
+    """CTC prefix beam search (flashlight-text's C++ decoder), lexicon-free or with a lexicon and
+    word LM. Built on flashlight-text directly rather than through torchaudio's ``ctc_decoder``:
+    the lexicon is read once, in Python, which starts 3x faster with a book-sized vocabulary.
+    ``resources`` (:class:`BeamResources`) shares a loaded LM between decoders of other options."""
+
+    def __init__(self, vocab: Vocabulary, cfg: DecodeConfig, resources: BeamResources | None = None) -> None:
+        fl = _flashlight()
+        resources = resources or BeamResources.load(vocab, cfg)
+        if resources.loaded_for != (cfg.lm, cfg.lexicon, cfg.hotwords):
+            raise ValueError(f"beam resources were loaded for {resources.loaded_for}, not for this LM")
         if cfg.beam_size_token < 0:
             raise ValueError(f"beam_size_token must be 0 (all tokens) or positive, not {cfg.beam_size_token}")
-        token_beam = min(cfg.beam_size_token or len(tokens), len(tokens))
-        token_ids = {t: i for i, t in enumerate(tokens)}
-        if lexicon is None:
+        self.vocab, self.space, self.blank = vocab, vocab.space_id, 0
+        self.resources, self.lm, self.words = resources, resources.lm, resources.words  # kept alive
+        token_beam = min(cfg.beam_size_token or len(vocab), len(vocab))
+        if resources.trie is None:
             options = fl.LexiconFreeDecoderOptions(
                 beam_size=cfg.beam_size, beam_size_token=token_beam, beam_threshold=cfg.beam_threshold,
                 lm_weight=0.0, sil_score=0.0, log_add=True,  # sum over a prefix's paths: -1.3 WER on LJ002
                 criterion_type=fl.CriterionType.CTC,
             )  # fmt: skip
-            self.lm = fl.ZeroLM()
-            self.decoder = fl.LexiconFreeDecoder(options, self.lm, silence, self.blank, [])
-            self.words: list[str] = []
+            self.decoder = fl.LexiconFreeDecoder(options, self.lm, resources.silence, self.blank, [])
             return
-        spellings = _spellable_lexicon(lexicon, token_ids, list(hotwords))
-        from flashlight.lib.text.dictionary import Dictionary
-
-        self.words = [*spellings, *([] if "<unk>" in spellings else ["<unk>"])]
-        word_dict = Dictionary()
-        for word in self.words:  # indices follow the list
-            word_dict.add_entry(word)
-        word_dict.set_default_index(self.words.index("<unk>"))
-        with native_output_captured(f"loading the language model {cfg.lm}"):  # KenLM prints stars
-            self.lm = _language_model(cfg.lm, word_dict, hotwords)
-        trie = fl.Trie(len(tokens), silence)
-        start, score = self.lm.start(False), self.lm.score
-        for index, spelling in enumerate(spellings.values()):
-            trie.insert(spelling, index, score(start, index)[1])
-        trie.smear(fl.SmearingMode.MAX)  # flashlight's recipes use max with a lexicon
         options = fl.LexiconDecoderOptions(
             beam_size=cfg.beam_size, beam_size_token=token_beam, beam_threshold=cfg.beam_threshold,
             lm_weight=cfg.lm_weight, word_score=cfg.word_score, unk_score=float("-inf"), sil_score=0.0,
             log_add=False, criterion_type=fl.CriterionType.CTC,
         )  # fmt: skip
-        self.trie = trie  # the decoder holds references only: keep what it uses alive
-        self.decoder = fl.LexiconDecoder(options, trie, self.lm, silence, self.blank,
+        self.decoder = fl.LexiconDecoder(options, resources.trie, self.lm, resources.silence, self.blank,
                                          self.words.index("<unk>"), [], False)  # fmt: skip
 
     @property

@@ -257,7 +257,7 @@ def test_hotword_changes_an_ambiguous_decode(vocab, tmp_path):
 
 
 @pytest.mark.slow
-def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
+def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path, monkeypatch):
     pytest.importorskip("flashlight.lib.text.decoder")
     from asr.lm import build_files
     from asr.lm.tune import cache_log_probs, tune
@@ -270,9 +270,29 @@ def test_tune_grid(trained_checkpoint, tone_manifest, tmp_path):
     rec = load_model(trained_checkpoint)
     refs, cached = cache_log_probs(rec, tone_manifest, device="cpu")
     assert len(cached) == len(TINY_TEXTS) and all(lp.shape[1] == len(rec.vocab) for _, lp in cached)
+    import asr.decode
+
+    loads = []
+    real_load = asr.decode.BeamResources.load.__func__
+
+    def counted(cls, *args):
+        loads.append(args)
+        return real_load(cls, *args)
+
+    monkeypatch.setattr(asr.decode.BeamResources, "load", classmethod(counted))
     rows = tune(rec, refs, cached, DecodeConfig(lm=str(arpa)), [0.0, 1.0], [0.0, 1.0])
     assert len(rows) == 4 and rows[0].wer == min(r.wer for r in rows)
     assert rows[0].wer <= 0.2
+    assert len(loads) == 1  # the LM, lexicon and trie once for the whole grid (it was once a point)
+    # a decoder on shared resources decodes as one that loads its own
+    cfg = DecodeConfig(method="beam", lm=str(arpa), lm_weight=1.0, beam_size=8)
+    shared = BeamDecoder(rec.vocab, cfg, asr.decode.BeamResources.load(rec.vocab, cfg))
+    for utt_id, lp in cached:
+        lengths = torch.tensor([lp.shape[0]])
+        assert shared(lp[None], lengths, [utt_id])[0].text == BeamDecoder(rec.vocab, cfg)(lp[None], lengths,
+                                                                                          [utt_id])[0].text
+    with pytest.raises(ValueError, match="loaded for"):
+        BeamDecoder(rec.vocab, DecodeConfig(method="beam"), shared.resources)
 
 
 @pytest.mark.gpu

@@ -15,7 +15,7 @@ import torch
 from asr._types import PathLike
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, inference_loader
-from asr.decode import BeamDecoder
+from asr.decode import BeamDecoder, BeamResources
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.recognizer import Recognizer
@@ -58,9 +58,10 @@ def tune(
     """WER/CER of beam search with ``decode``'s LM at every grid point, best first."""
     rows = []
     grid = list(itertools.product(lm_weights, word_scores))
+    resources = BeamResources.load(recognizer.vocab, decode)  # the LM, lexicon and trie, once
     for weight, word_score in progress(grid, show_progress, desc="grid", unit="point"):
         cfg = dataclasses.replace(decode, method="beam", lm_weight=weight, word_score=word_score)
-        decoder = BeamDecoder(recognizer.vocab, cfg)
+        decoder = BeamDecoder(recognizer.vocab, cfg, resources)
         hyps = {}
         for utt_id, lp in cached:
             (hyp,) = decoder(lp[None], torch.tensor([lp.shape[0]]), [utt_id])
