@@ -130,25 +130,51 @@ class TrainConfig:
     init_from: str = ""
 
 
+def _flag(default: Any, help: str, flag: str = "", **argparse_options: Any) -> Any:  # noqa: A002
+    """A field that the decoding commands also take as a flag (``--field-name`` unless ``flag``),
+    with its help text; see :func:`asr.cli_decode.add_decode_flags`."""
+    return field(default=default, metadata={"help": help, "flag": flag, **argparse_options})
+
+
 @dataclass(frozen=True)
 class DecodeConfig:
-    """How log-probs become text. Inference flags may change these; nothing else."""
+    """How log-probs become text. Inference flags may change these; nothing else. Each field
+    with help below is also a flag of every decoding command, checked as the YAML is."""
 
-    method: Literal["greedy", "beam"] = "greedy"
-    # padded audio seconds per inference batch; 0 = by device (asr.runtime.inference_batch_seconds)
-    batch_seconds: float = 0.0
-    chunk_seconds: float = 30.0  # longer inputs are transcribed in chunks of this length (0: never)
-    chunk_overlap: float = 2.0  # seconds of context read on each side of a chunk
-    beam_size: int = 50
-    beam_threshold: float = 25.0  # prune hypotheses this far (log) below the best
-    beam_size_token: int = 0  # extend each hypothesis by this many likeliest tokens a frame (0: all)
-    lm: str = ""  # word n-gram LM (ARPA or KenLM binary); "" = lexicon-free, no LM
-    lexicon: str = ""  # word -> spelling; "" = next to the LM (lm.lexicon), else from its words
-    lm_weight: float = 0.5
-    word_score: float = 0.0  # added per emitted word (counters the LM's bias to short outputs)
-    hotwords: str = ""  # "word[:boost] ..." boosted during LM beam search (boost in log10 LM units)
-    # the acoustic network's arithmetic at inference (asr.precision): auto, fp32, bf16 or int8
-    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    method: Literal["greedy", "beam"] = _flag(
+        "greedy", "greedy (best token per frame) or beam search (default: the model's decode setting; "
+        "the bundled model's is beam with its LM)", flag="--decoder")  # fmt: skip
+    batch_seconds: float = _flag(0.0, "padded audio seconds per batch; 0 = by device (CPU 60, CUDA 600)")
+    chunk_seconds: float = _flag(30.0, "longer inputs are transcribed in chunks of this length (0: never)")
+    chunk_overlap: float = _flag(2.0, "seconds of context read on each side of a chunk")
+    beam_size: int = _flag(50, "hypotheses kept per frame (more: slower, a little better)")
+    beam_threshold: float = _flag(25.0, "prune hypotheses this far (log) below the best")
+    beam_size_token: int = _flag(0, "tokens tried per frame, likeliest first (0: all)")
+    lm: str = _flag("", "word n-gram LM (ARPA or KenLM binary) for beam search; none: lexicon-free")
+    lexicon: str = _flag("", "word spellings (default: beside the LM, same name .lexicon)")
+    lm_weight: float = _flag(0.5, "weight of the LM's log-probability against the model's")
+    word_score: float = _flag(0.0, "added per word (positive: fewer deletions)")
+    hotwords: str = _flag("", "words to favour in LM beam search, boost in log10 LM units (needs --lm)",
+                          nargs="+", metavar="WORD[:BOOST]")  # fmt: skip
+    precision: Literal["auto", "fp32", "bf16", "int8"] = _flag(
+        "auto", "the network's arithmetic: fp32, bf16 (fast on AMX/AVX-512-BF16 CPUs) or int8; "
+        "auto = fp32 (default: the model's)")  # fmt: skip
+
+
+def decode_problems(decode: DecodeConfig) -> list[str]:
+    """What is out of range in ``decode`` (the YAML's check, and the decoding flags')."""
+    problems = []
+    if decode.batch_seconds < 0:
+        problems.append("decode.batch_seconds must be 0 (by device) or positive")
+    if decode.beam_size < 1:
+        problems.append("decode.beam_size must be at least 1")
+    if decode.beam_size_token < 0:
+        problems.append("decode.beam_size_token must be 0 (all tokens) or positive")
+    if decode.beam_threshold <= 0:
+        problems.append("decode.beam_threshold must be positive")
+    if decode.chunk_seconds < 0 or decode.chunk_overlap < 0:
+        problems.append("decode.chunk_seconds and decode.chunk_overlap must be >= 0")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -285,10 +311,7 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("data.num_workers must be >= 0, or -1 for automatic")
     if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:
         problems.append("data.max_batch_seconds and data.max_duration must be positive")
-    if cfg.decode.batch_seconds < 0:
-        problems.append("decode.batch_seconds must be 0 (by device) or positive")
-    if cfg.decode.beam_size_token < 0:
-        problems.append("decode.beam_size_token must be 0 (all tokens) or positive")
+    problems += decode_problems(cfg.decode)
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
         problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:

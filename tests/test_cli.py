@@ -243,3 +243,18 @@ def test_decode_folders_default_under_exp():
 
     assert _default_decode_dir(Path("e/checkpoints/best.pt"), Path("d/test.jsonl")) == Path("e/decode/test")
     assert _default_decode_dir(Path("dist/model.pt"), Path("d/test.jsonl")) == Path("exp/decode/test")
+
+
+def test_decode_flags_come_from_decode_config_and_are_range_checked(trained_checkpoint, capsys):
+    import dataclasses
+
+    from asr.config import DecodeConfig
+
+    commands = asr.cli.build_parser()._subparsers._group_actions[0].choices
+    flags = {a.dest for a in commands["transcribe"]._actions}
+    documented = {f.name for f in dataclasses.fields(DecodeConfig) if f.metadata.get("help")}
+    assert documented <= flags and {"chunk_seconds", "beam_threshold", "precision"} <= documented
+    wav = str(trained_checkpoint.parent)  # never read: the flags are refused first
+    for bad in (["--beam-size", "0"], ["--beam-threshold", "-1"], ["--batch-seconds", "-5"]):
+        assert main(["transcribe", wav, "--model", str(trained_checkpoint), *bad]) == 2
+        assert "decode." in capsys.readouterr().err
