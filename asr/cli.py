@@ -20,27 +20,21 @@ asr serve [--model CKPT] [--port 8000]        HTTP API + web page
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import asr
 from asr import cli_data, cli_live
-from asr.audio import AUDIO_SUFFIXES, audio_files
 from asr.checkpoint import average_checkpoints
 from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
-from asr.config import DecodeConfig
-from asr.decode import make_decoder
 from asr.export import FORMATS, export_checkpoint, export_graph
-from asr.files import atomic_output
-from asr.runtime import UserError, pick_device, progress, setup_logging
+from asr.folders import output_names, transcribe_files
+from asr.runtime import UserError, setup_logging
 from asr.writers import WRITERS
 
 logger = logging.getLogger("asr")
@@ -87,93 +81,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-TRANSCRIBE_CHUNK = 64  # files per call: outputs are written (and --resume can skip them) per chunk
-
-
-def _transcribe_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
-    """(audio file, output name without suffix): a folder's audio files keep their relative
-    paths (so equal names in sub-folders do not collide); a repeated name gets -2, -3, ..."""
-    pairs, used = [], set()
-    for given in map(Path, paths):
-        found = (
-            [(f, f.relative_to(given).with_suffix("")) for f in audio_files(given)] if given.is_dir() else []
-        )
-        if given.is_dir() and not found:
-            logger.warning("%s: no audio files (%s) in this folder", given, " ".join(AUDIO_SUFFIXES))
-        alone = Path("stdin") if str(given) == "-" else Path(given.stem)
-        for audio, name in found or ([] if given.is_dir() else [(given, alone)]):
-            unique, n = name, 1
-            while unique in used:
-                n += 1
-                unique = name.with_name(f"{name.name}-{n}")
-            used.add(unique)
-            pairs.append((audio, unique))
-    return pairs
-
-
-def _spooled(audio: Path, folder: Path) -> Path:
-    """stdin (``-``) or a pipe (``<(ffmpeg ... -f flac -)``, /dev/stdin) copied to a file in
-    ``folder``: decoders seek, and a pipe can be read only once. Other paths are returned as given."""
-    if str(audio) != "-" and (not audio.exists() or audio.is_file()):
-        return audio
-    out = folder / f"{len(list(folder.iterdir()))}-{'stdin' if str(audio) == '-' else audio.name}"
-    with contextlib.ExitStack() as stack:
-        source = sys.stdin.buffer if str(audio) == "-" else stack.enter_context(audio.open("rb"))
-        with out.open("wb") as sink:
-            shutil.copyfileobj(source, sink)
-    return out
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
     decode = decode_config(recognizer, args)
-    with tempfile.TemporaryDirectory(prefix="asr-stdin-") as spool:
-        inputs = [(_spooled(a, Path(spool)), n) for a, n in _transcribe_inputs(args.files)]
-        return _transcribe_files(args, recognizer, decode, inputs)
-
-
-def _transcribe_files(
-    args: argparse.Namespace,
-    recognizer: asr.Recognizer,
-    decode: DecodeConfig,
-    inputs: list[tuple[Path, Path]],
-) -> int:
     out_dir = Path(args.output_dir) if args.output_dir else None
-    if args.resume and out_dir is None:
-        raise ValueError("--resume needs --output-dir (it skips files whose output is already there)")
-    if out_dir is None and args.format in ("srt", "vtt") and len(inputs) > 1:
+    count = len(output_names(args.files))
+    if out_dir is None and args.format in ("srt", "vtt") and count > 1:
         raise ValueError(f"--format {args.format} with several files needs --output-dir")
-    target = {audio: out_dir / f"{name}.{args.format}" for audio, name in inputs} if out_dir else {}
-    if args.resume:
-        done = [a for a, _ in inputs if target[a].exists()]
-        if done:
-            logger.info("--resume: %d of %d files already transcribed in %s", len(done), len(inputs), out_dir)
-        inputs = [(a, n) for a, n in inputs if not target[a].exists()]
     write = WRITERS[args.format]
+    shown = "always" if args.progress else not args.quiet
     failures = successes = 0
-    chunks = range(0, len(inputs), TRANSCRIBE_CHUNK)
-    bar = progress(chunks, not args.quiet and len(chunks) > 1, desc=f"{len(inputs)} files", unit="chunk")
-    decoder = make_decoder(recognizer.vocab, decode, pick_device(args.device)) if inputs else None  # LM once
-    for start in bar:
-        chunk = inputs[start : start + TRANSCRIBE_CHUNK]
-        inner_bar = "always" if args.progress else not args.quiet and len(chunks) == 1
-        transcripts = asr.transcribe(recognizer, [a for a, _ in chunk], device=args.device, skip_errors=True,
-                                     show_progress=inner_bar, decode=decode, decoder=decoder)  # fmt: skip
-        for (audio, _), t in zip(chunk, transcripts, strict=True):
-            if t.error:
-                failures += 1
-                logger.error("%s", t.error)
-                continue
-            successes += 1
-            if out_dir is not None:
-                path = target[audio]
-                with atomic_output(path) as partial:  # a killed run leaves no half-written file
-                    partial.write_text(write(t), encoding="utf-8")
-                print(path)
-            elif args.format == "txt":
-                print(f"{t.source}\t{t.text}" if len(inputs) > 1 else t.text)
-            else:
-                sys.stdout.write(write(t))
+    for result in transcribe_files(recognizer, args.files, out_dir, args.format, args.resume, decode,
+                                   args.device, shown):  # fmt: skip
+        t = result.transcript
+        if t.error:
+            failures += 1
+            logger.error("%s", t.error)
+            continue
+        successes += 1
+        if result.output is not None:
+            print(result.output)
+        elif args.format == "txt":
+            print(f"{t.source}\t{t.text}" if count > 1 else t.text)
+        else:
+            sys.stdout.write(write(t))
     if failures:
         logger.error("%d of %d files could not be transcribed", failures, failures + successes)
     return 1 if failures and not successes else 0  # non-zero only when nothing could be transcribed

@@ -16,6 +16,7 @@ import yaml
 
 import asr
 import asr.cli
+import asr.folders
 from asr.cli import main
 from asr.decode import make_decoder
 from asr.manifest import read_manifest
@@ -120,8 +121,8 @@ def test_transcribe_keeps_going_after_a_bad_file(trained_checkpoint, tmp_path, c
 
 def test_transcribe_folders_to_an_output_dir_and_resume(trained_checkpoint, tmp_path, capsys, monkeypatch):
     built = []  # decoders made: one per command, not one per chunk of files (a beam decoder loads its LM)
-    monkeypatch.setattr(asr.cli, "make_decoder", lambda *a: built.append(a) or make_decoder(*a))
-    monkeypatch.setattr(asr.cli, "TRANSCRIBE_CHUNK", 1)
+    monkeypatch.setattr(asr.folders, "make_decoder", lambda *a: built.append(a) or make_decoder(*a))
+    monkeypatch.setattr(asr.folders, "CHUNK", 1)
     corpus = tmp_path / "in"
     for sub, text in (("a", "bad"), ("b", "cab"), ("b/c", "face")):
         (corpus / sub).mkdir(parents=True, exist_ok=True)
@@ -258,3 +259,13 @@ def test_decode_flags_come_from_decode_config_and_are_range_checked(trained_chec
     for bad in (["--beam-size", "0"], ["--beam-threshold", "-1"], ["--batch-seconds", "-5"]):
         assert main(["transcribe", wav, "--model", str(trained_checkpoint), *bad]) == 2
         assert "decode." in capsys.readouterr().err
+
+
+def test_transcribe_files_is_api(trained_checkpoint, tmp_path):
+    from asr.folders import transcribe_files
+
+    soundfile.write(tmp_path / "a.wav", tone_speech("cab", seed=1), 16000)
+    model = asr.load_model(trained_checkpoint)
+    (result,) = transcribe_files(model, [tmp_path / "a.wav"], tmp_path / "out", "json")
+    assert result.output == tmp_path / "out" / "a.json" and json.loads(result.output.read_text())["text"]
+    assert list(transcribe_files(model, [tmp_path / "a.wav"], tmp_path / "out", "json", resume=True)) == []
