@@ -132,7 +132,7 @@ class TrainConfig:
 
 def _flag(default: Any, help: str, flag: str = "", **argparse_options: Any) -> Any:  # noqa: A002
     """A field that the decoding commands also take as a flag (``--field-name`` unless ``flag``),
-    with its help text; see :func:`asr.cli_decode.add_decode_flags`."""
+    with its help text; see :func:`asr.cli.flags.add_decode_flags`."""
     return field(default=default, metadata={"help": help, "flag": flag, **argparse_options})
 
 

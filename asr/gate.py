@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the service's packages are an extra: asr serve's flags read ServiceLimits without them
@@ -115,16 +116,26 @@ class Gate:
                 await request.refuse(send, 503, "busy: the queue is full, retry later", {"Retry-After": "2"})
             elif queued:
                 self.queue.taken += 1
+                released = False
+
+                def release() -> None:
+                    """Give the place back once: when the answer starts (so a client that has it
+                    sees the place free), or on any way out."""
+                    nonlocal released
+                    if not released:
+                        released, self.queue.taken = True, self.queue.taken - 1
+
                 try:
-                    await self._pass(scope, receive, send, request)
+                    await self._pass(scope, receive, send, request, release)
                 finally:
-                    self.queue.taken -= 1
+                    release()
             else:
                 await self._pass(scope, receive, send, request)
         finally:
             self._record(scope, request)
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, request: _Request) -> None:
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, request: _Request,
+                    answering: Callable[[], None] = lambda: None) -> None:  # fmt: skip
         """Run the app; a body over the size or time limit is cut off (the app sees the client
         leave) and the app's answer is replaced by 413 or 408."""
         deadline = request.start + self.limits.body_timeout
@@ -144,6 +155,7 @@ class Gate:
             return message
 
         async def guarded(message: Message) -> None:
+            answering()
             if request.refusal:
                 if not request.status:
                     await request.refuse(send, *request.refusal)
@@ -159,6 +171,7 @@ class Gate:
                 request.status = request.status or 500
                 raise
         if request.refusal and not request.status:
+            answering()
             await request.refuse(send, *request.refusal)
 
     def _too_large(self) -> str:

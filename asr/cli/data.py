@@ -1,5 +1,4 @@
-"""``asr prep``, ``validate``, ``manifest`` and ``lm build``: the commands that make data and
-LMs (``asr.cli`` holds the ones that run a model, and adds ``lm tune`` to the ``lm`` group)."""
+"""``asr prep``, ``validate`` and ``manifest``: the commands that make and check data."""
 
 from __future__ import annotations
 
@@ -42,56 +41,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
-def cmd_lm_build(args: argparse.Namespace) -> int:
-    from asr.lm import build_files, read_words
-    from asr.sentences import excluded_texts
-
-    model = asr.load_model(args.model) if args.model else None
-    text_cfg = model.config.text if model else None
-    alphabet = model.vocab.tokens[1:] if model else None
-    arpa, lexicon = build_files(
-        args.text,
-        args.output,
-        args.order,
-        tuple(args.exclude),
-        text_cfg,
-        excluded_texts(args.exclude_texts),
-        args.max_words,
-        args.prune,
-        alphabet,
-        parse_bytes(args.memory),
-        args.vocab_size,
-        not args.quiet,
-        read_words(args.vocab) if args.vocab else None,
-    )
-    print(f"{arpa}\n{lexicon}")
-    return 0
-
-
-def cmd_lm_binary(args: argparse.Namespace) -> int:
-    from asr.lm import compile_binary
-    from asr.sentences import compressed
-
-    arpa = Path(args.arpa)  # lm.arpa[.gz] -> lm.bin: the decoder finds lm.lexicon beside either
-    name = arpa.stem if compressed(arpa) else arpa.name
-    out = args.output or arpa.with_name(name.removesuffix(".arpa") + ".bin")
-    print(compile_binary(arpa, out, args.quantize, args.build_binary, args.memory))
-    return 0
-
-
-def parse_bytes(text: str) -> int:
-    """'4G', '512M', '100k' or a number of bytes.
-
-    >>> parse_bytes("4G"), parse_bytes("512M"), parse_bytes("1000")
-    (4294967296, 536870912, 1000)
-    """
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    text = text.strip().lower().removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
-
-
 def cmd_manifest(args: argparse.Namespace) -> int:
     from data_prep.common import merge_manifests, split_groups
 
@@ -115,10 +64,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction, common: argparse.ArgumentParser
-) -> argparse._SubParsersAction:
-    """Register the data commands; returns the ``lm`` group's actions."""
+def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("prep", parents=[common], help="write validated manifests for a corpus",
                        description="asr prep CORPUS --help lists a corpus's own arguments.")  # fmt: skip
     p.add_argument("corpus", choices=sorted(data_prep.PREPARERS), help="which preparer")
@@ -134,49 +80,6 @@ def add_commands(
     p.add_argument("--show", type=int, default=20, help="rejected rows to print")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("lm", help="build word n-gram language models")
-    lm_actions = p.add_subparsers(dest="action", required=True)
-    b = lm_actions.add_parser("build", parents=[common], help="text -> Kneser-Ney ARPA + lexicon")
-    b.add_argument(
-        "text", type=Path, nargs="+", help="sentence files/folders (id|raw|text, 'ID TEXT', plain; .gz/.xz)"
-    )
-    b.add_argument("-o", "--output", type=Path, required=True, help="ARPA file; the lexicon goes beside it")
-    b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
-    b.add_argument("--exclude", nargs="+", default=[], help="skip ids starting with these (held-out data)")
-    b.add_argument(
-        "--exclude-texts",
-        nargs="+",
-        type=Path,
-        default=[],
-        help="sentence files or manifests (test sets) whose sentences are left out",
-    )
-    b.add_argument("--max-words", type=int, help="read at most this many words")
-    b.add_argument("--memory", default="2G", help="memory for counting, e.g. 4G (disk holds the rest)")
-    b.add_argument("--vocab-size", type=int, help="keep the N most frequent words; the rest become <unk>")
-    b.add_argument(
-        "--vocab",
-        type=Path,
-        help="keep only these words (first field of each line: a word list or lexicon); with --vocab-size, "
-        "the N most frequent of them",
-    )
-    b.add_argument(
-        "--prune",
-        type=int,
-        nargs="+",
-        default=[],
-        help="per order, drop n-grams seen at most this often (as lmplz: 0 1 1)",
-    )
-    b.add_argument("--model", help="this checkpoint's normaliser and alphabet (lexicon: words it can spell)")
-    b.set_defaults(func=cmd_lm_build)
-    b = lm_actions.add_parser(
-        "binary", parents=[common], help="ARPA -> KenLM binary trie (starts fast; needs KenLM's build_binary)"
-    )
-    b.add_argument("arpa", type=Path, help="ARPA file (.gz/.xz/.bz2 too)")
-    b.add_argument("-o", "--output", type=Path, help="default: the ARPA's stem + .bin")
-    b.add_argument("--quantize", type=int, default=8, help="bits per probability and backoff; 0: none")
-    b.add_argument("--build-binary", help="default: $KENLM_BUILD_BINARY, PATH, .venv/bin")
-    b.add_argument("--memory", default="1G", help="sort memory, as build_binary's -S")
-    b.set_defaults(func=cmd_lm_binary)
     p = sub.add_parser("manifest", help="merge or split manifests")
     actions = p.add_subparsers(dest="action", required=True)
     m = actions.add_parser("merge", parents=[common], help="concatenate manifests (ids must be unique)")
@@ -204,4 +107,3 @@ def add_commands(
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=cmd_manifest)
 
-    return lm_actions
