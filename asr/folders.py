@@ -36,13 +36,16 @@ class FileResult:
     output: Path | None = None  # the file written, with an output folder
 
 
-def output_names(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
+def output_names(paths: Sequence[str | Path], warn: bool = False) -> list[tuple[Path, Path]]:
     """(audio file, output name without suffix): a folder's audio files keep their relative
-    paths (so equal names in sub-folders do not collide); a repeated name gets -2, -3, ..."""
+    paths (so equal names in sub-folders do not collide); a repeated name gets -2, -3, ...
+    With ``warn``, a folder without audio files is named in the log."""
     pairs: list[tuple[Path, Path]] = []
     used: set[Path] = set()
     for given in map(Path, paths):
         inside = audio_files(given) if given.is_dir() else []
+        if warn and given.is_dir() and not inside:
+            logger.warning("%s: no audio files (%s) in this folder", given, " ".join(AUDIO_SUFFIXES))
         found = [(f, f.relative_to(given).with_suffix("")) for f in inside]
         alone = Path("stdin") if str(given) == "-" else Path(given.stem)
         for audio, name in found or ([] if given.is_dir() else [(given, alone)]):
@@ -85,10 +88,8 @@ def transcribe_files(
         raise ValueError("--resume needs --output-dir (it skips files whose output is already there)")
     decode = decode or recognizer.config.decode
     write = WRITERS[fmt]
-    for folder in (Path(p) for p in paths if Path(p).is_dir() and not audio_files(Path(p))):
-        logger.warning("%s: no audio files (%s) in this folder", folder, " ".join(AUDIO_SUFFIXES))
     with tempfile.TemporaryDirectory(prefix="asr-stdin-") as spool:
-        inputs = output_names(paths)
+        inputs = output_names(paths, warn=True)
         target = {audio: output_dir / f"{name}.{fmt}" for audio, name in inputs} if output_dir else {}
         if resume:
             done = sum(target[a].exists() for a, _ in inputs)

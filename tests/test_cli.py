@@ -269,3 +269,11 @@ def test_transcribe_files_is_api(trained_checkpoint, tmp_path):
     (result,) = transcribe_files(model, [tmp_path / "a.wav"], tmp_path / "out", "json")
     assert result.output == tmp_path / "out" / "a.json" and json.loads(result.output.read_text())["text"]
     assert list(transcribe_files(model, [tmp_path / "a.wav"], tmp_path / "out", "json", resume=True)) == []
+
+
+def test_a_folder_without_audio_is_named_once(trained_checkpoint, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    soundfile.write(tmp_path / "a.wav", tone_speech("cab", seed=1), 16000)
+    args = ["transcribe", str(tmp_path / "empty"), str(tmp_path / "a.wav"), f"--model={trained_checkpoint}"]
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("no audio files") == 1
