@@ -159,7 +159,7 @@ class BeamDecoder:
         if cfg.beam_size_token < 0:
             raise ValueError(f"beam_size_token must be 0 (all tokens) or positive, not {cfg.beam_size_token}")
         self.vocab, self.space, self.blank = vocab, vocab.space_id, 0
-        self.resources, self.lm, self.words = resources, resources.lm, resources.words  # kept alive
+        self.resources, self.words = resources, resources.words  # the C++ decoder holds references only
         token_beam = min(cfg.beam_size_token or len(vocab), len(vocab))
         if resources.trie is None:
             options = fl.LexiconFreeDecoderOptions(
@@ -167,14 +167,14 @@ class BeamDecoder:
                 lm_weight=0.0, sil_score=0.0, log_add=True,  # sum over a prefix's paths: -1.3 WER on LJ002
                 criterion_type=fl.CriterionType.CTC,
             )  # fmt: skip
-            self.decoder = fl.LexiconFreeDecoder(options, self.lm, resources.silence, self.blank, [])
+            self.decoder = fl.LexiconFreeDecoder(options, resources.lm, resources.silence, self.blank, [])
             return
         options = fl.LexiconDecoderOptions(
             beam_size=cfg.beam_size, beam_size_token=token_beam, beam_threshold=cfg.beam_threshold,
             lm_weight=cfg.lm_weight, word_score=cfg.word_score, unk_score=float("-inf"), sil_score=0.0,
             log_add=False, criterion_type=fl.CriterionType.CTC,
         )  # fmt: skip
-        self.decoder = fl.LexiconDecoder(options, resources.trie, self.lm, resources.silence, self.blank,
+        self.decoder = fl.LexiconDecoder(options, resources.trie, resources.lm, resources.silence, self.blank,
                                          self.words.index("<unk>"), [], False)  # fmt: skip
 
     @property

@@ -6,9 +6,10 @@ training's validation and the benchmarks all run the network through it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -57,19 +58,24 @@ class Recognizer:
         self.model.to(device)
         return self
 
-    @torch.no_grad()
-    def log_probs(self, waveform: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-        """One 16 kHz waveform -> its ``[T', V]`` log-probs (float32, CPU), the network on ``device``."""
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode and no gradients for the block; a model in training (validation) goes back."""
         was_training = self.model.training
         self.model.eval()
         try:
-            feats = self.extractor(waveform)[None].to(device)
-            out = self.model(feats, torch.tensor([feats.shape[1]], device=device))
+            with torch.no_grad():
+                yield
         finally:
             self.model.train(was_training)
+
+    def log_probs(self, waveform: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+        """One 16 kHz waveform -> its ``[T', V]`` log-probs (float32, CPU), the network on ``device``."""
+        with self._evaluating():
+            feats = self.extractor(waveform)[None].to(device)
+            out = self.model(feats, torch.tensor([feats.shape[1]], device=device))
         return out.log_probs[0, : int(out.output_lengths[0])].float().cpu()
 
-    @torch.no_grad()
     def infer(
         self,
         batches: Iterable[Batch],
@@ -82,11 +88,9 @@ class Recognizer:
         """Run the network over ``batches``: hypotheses by ``decoder``, the mean ``loss`` per
         utterance, each utterance's log-probs when ``keep_log_probs``. Utterances whose audio
         could not be read are logged and listed in ``failed``."""
-        was_training = self.model.training
-        self.model.eval()
         result = Inference()
         loss_sum, done = 0.0, 0
-        try:
+        with self._evaluating():
             for batch in progress(batches, show_progress, desc="decode", unit="batch"):
                 for utt_id, reason in batch.failed:
                     logger.warning("%s: skipped: %s", utt_id, reason)
@@ -103,8 +107,6 @@ class Recognizer:
                 if keep_log_probs:
                     for row, (utt_id, n) in enumerate(zip(batch.utt_ids, out.output_lengths.tolist())):
                         result.log_probs[utt_id] = out.log_probs[row, :n].float().cpu()
-        finally:
-            self.model.train(was_training)
         if loss is not None and done:
             result.loss = loss_sum / done
         return result
