@@ -1,38 +1,77 @@
 """asr: recurrent CTC speech recognition.
 
-audio -> log-mel -> conv + Bi-GRU/LSTM -> CTC log-probs -> greedy decoding -> WER.
+audio -> log-mel -> conv + Bi-GRU/LSTM -> CTC log-probs -> greedy or beam decoding -> WER.
 
 Python use::
 
     import asr
     model = asr.load_model("exp/checkpoints/best.pt")
     texts = [t.text for t in asr.transcribe(model, ["a.wav", "b.flac"])]
+
+The names below, with the ``asr.lm`` wing's, are the public API: benchmarks/ uses nothing else
+(tests/test_benchmarks.py), and every other module is free to change.
 """
 
 from __future__ import annotations
 
-from asr.config import DecodeConfig, ExperimentConfig, load_config
+from asr.audio import SAMPLE_RATE, load_audio, load_utterance
+from asr.augment import add_noise, reverberate, room_impulse_response, telephone
+from asr.checkpoint import read_checkpoint
+from asr.config import DecodeConfig, ExperimentConfig, FeatureConfig, ModelConfig, TextConfig, load_config
+from asr.data import Batch
+from asr.decode import make_decoder
 from asr.evaluate import evaluate
+from asr.export import export_graph
+from asr.features import FeatureExtractor
 from asr.load import load_model
 from asr.manifest import Utterance, read_manifest, write_manifest
+from asr.metrics import ErrorReport, paired_bootstrap, score
+from asr.model import AcousticModel, ModelOutput, count_parameters
+from asr.precision import cpu_has_bf16
 from asr.recognizer import Recognizer
 from asr.stream import Streamer
+from asr.text import Normalizer
 from asr.train import train
+from asr.trainstep import ctc_loss
 from asr.transcribe import Transcript, transcribe
 from asr.version import __version__
 
 __all__ = [
+    "SAMPLE_RATE",
+    "AcousticModel",
+    "Batch",
     "DecodeConfig",
+    "ErrorReport",
     "ExperimentConfig",
+    "FeatureConfig",
+    "FeatureExtractor",
+    "ModelConfig",
+    "ModelOutput",
+    "Normalizer",
     "Recognizer",
     "Streamer",
+    "TextConfig",
     "Transcript",
     "Utterance",
     "__version__",
+    "add_noise",
+    "count_parameters",
+    "cpu_has_bf16",
+    "ctc_loss",
     "evaluate",
+    "export_graph",
+    "load_audio",
     "load_config",
     "load_model",
+    "load_utterance",
+    "make_decoder",
+    "paired_bootstrap",
+    "read_checkpoint",
     "read_manifest",
+    "reverberate",
+    "room_impulse_response",
+    "score",
+    "telephone",
     "train",
     "transcribe",
     "write_manifest",

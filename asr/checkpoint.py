@@ -137,7 +137,7 @@ def recognizer_from_payload(
 def resolve_beside(decode: DecodeConfig, folder: Path) -> DecodeConfig:
     """Relative LM/lexicon paths in a model's decode settings name files in the model's
     ``folder``, never in the current directory (a missing file is then reported there)."""
-    beside = {
+    beside: dict[str, Any] = {
         key: str(folder / value)
         for key, value in (("lm", decode.lm), ("lexicon", decode.lexicon))
         if value and not Path(value).is_absolute()

@@ -221,7 +221,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key + ".")
+        return from_dict(typing.cast(type, tp), value, key + ".")
     origin = typing.get_origin(tp)
     if origin is Literal:
         allowed = typing.get_args(tp)

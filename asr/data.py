@@ -13,6 +13,7 @@ import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -26,12 +27,12 @@ from asr.text import Normalizer, Vocabulary
 @dataclass
 class Example:
     utt_id: str
-    features: torch.Tensor  # float32 [num_frames, n_mels]; a waveform [num_samples, 1] from
-    # a dataset with waveforms=True (the training device computes its features)
+    features: torch.Tensor  # float32 [num_frames, n_mels]; no frames while ``waveform`` is set
     targets: torch.Tensor  # int64 [num_tokens]; empty when there is no vocabulary
     text: str  # raw manifest text, kept for scoring
     error: str = ""  # why the audio could not be read (then features has no frames)
     spec_seed: int = -1  # SpecAugment's seed, for a waveform whose features come later
+    waveform: torch.Tensor | None = None  # float32 [num_samples] from a dataset with waveforms=True
 
 
 @dataclass
@@ -43,38 +44,44 @@ class Batch:
     target_lengths: torch.Tensor  # int64 [B]
     texts: list[str]
     failed: list[tuple[str, str]] = field(default_factory=list)  # (utt id, reason): left out
-    spec_seeds: list[int] = field(default_factory=list)  # per row, while features holds waveforms
-
-    @property
-    def is_waveform(self) -> bool:
-        """True while ``features`` holds padded waveforms ``[B, S, 1]`` and lengths count samples."""
-        return self.features.shape[-1] == 1
+    spec_seeds: list[int] = field(default_factory=list)  # per row, while the features are to come
+    # Rows whose features the training device computes (train.features_on=device): float32
+    # [B, S_max] zero padded and int64 [B] samples; features is then [B, 0, n_mels] until
+    # with_features() turns these into it.
+    waveforms: torch.Tensor | None = None
+    waveform_lengths: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
         return dataclasses.replace(
             self,
             features=self.features.to(device, non_blocking=non_blocking),
             feature_lengths=self.feature_lengths.to(device, non_blocking=non_blocking),
             targets=self.targets.to(device, non_blocking=non_blocking),
             target_lengths=self.target_lengths.to(device, non_blocking=non_blocking),
+            waveforms=move(self.waveforms),
+            waveform_lengths=move(self.waveform_lengths),
         )
 
     def with_features(self, extractor: FeatureExtractor, augmenter: Augmenter | None = None) -> Batch:
         """Waveforms -> features in one batch on the extractor's device (SpecAugment per row
         with the seed the loader drew, so the masks match a loader-side run). Call it before
         :meth:`to`: the lengths stay on the host, so no step waits for the device."""
-        if not self.is_waveform:
+        if self.waveforms is None or self.waveform_lengths is None:
             return self
         device = extractor.mel.spectrogram.window.device
-        waves = self.features[..., 0].to(device, non_blocking=True)
-        frames = num_frames(self.feature_lengths.cpu(), extractor.cfg)
+        waves = self.waveforms.to(device, non_blocking=True)
+        frames = num_frames(self.waveform_lengths.cpu(), extractor.cfg)
         if device.type == "cuda":
             frames = frames.pin_memory()  # so the copies below and in to() do not wait
         feats = extractor.batch(waves, frames.to(device, non_blocking=True))
         if augmenter is not None:
             for row, (seed, n) in enumerate(zip(self.spec_seeds, frames.tolist())):
                 feats[row, :n] = augmenter.features(feats[row, :n], seed)
-        return dataclasses.replace(self, features=feats, feature_lengths=frames, spec_seeds=[])
+        return dataclasses.replace(self, features=feats, feature_lengths=frames, spec_seeds=[],
+                                   waveforms=None, waveform_lengths=None)  # fmt: skip
 
     def pin_memory(self) -> Batch:
         """Called by DataLoader(pin_memory=True), so host-to-GPU copies can overlap compute."""
@@ -82,6 +89,9 @@ class Batch:
         self.targets = self.targets.pin_memory()
         self.feature_lengths = self.feature_lengths.pin_memory()
         self.target_lengths = self.target_lengths.pin_memory()
+        if self.waveforms is not None and self.waveform_lengths is not None:
+            self.waveforms = self.waveforms.pin_memory()
+            self.waveform_lengths = self.waveform_lengths.pin_memory()
         return self
 
 
@@ -120,17 +130,17 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         return len(self.utterances)
 
     def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
-        """Features of ``utt`` (or its waveform ``[S, 1]`` with ``waveforms``) and SpecAugment's
+        """Features of ``utt`` (or its waveform ``[S]`` with ``waveforms``) and SpecAugment's
         seed, augmented when ``gen`` is given and there is an augmenter."""
         waveform = load_utterance(utt)
         augmenter = self.augmenter if gen is not None else None
         spec_seed = -1
         with torch.no_grad():
-            if augmenter is not None:
+            if augmenter is not None and gen is not None:
                 waveform = augmenter.waveform(waveform, gen)
                 spec_seed = augmenter.spec_seed(gen)
             if self.waveforms:
-                return waveform[:, None], spec_seed
+                return waveform, spec_seed
             features = self.extractor(waveform)
             return (augmenter.features(features, spec_seed) if augmenter is not None else features), spec_seed
 
@@ -140,12 +150,15 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         if self.vocab is not None and self.normalizer is not None:
             ids = self.vocab.encode_known(self.normalizer(utt.text))
         gen = item_generator(self.seed, self.epoch, index) if self.augmenter is not None else None
+        no_frames = torch.zeros(0, self.extractor.cfg.n_mels)
         try:
-            features, spec_seed = self.load_features(utt, gen)
+            loaded, spec_seed = self.load_features(utt, gen)
         except AudioError as err:
-            empty = torch.zeros(0, 1 if self.waveforms else self.extractor.cfg.n_mels)
-            return Example(utt.id, empty, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
-        return Example(utt.id, features, torch.tensor(ids, dtype=torch.int64), utt.text, spec_seed=spec_seed)
+            return Example(utt.id, no_frames, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
+        targets = torch.tensor(ids, dtype=torch.int64)
+        if self.waveforms:
+            return Example(utt.id, no_frames, targets, utt.text, spec_seed=spec_seed, waveform=loaded)
+        return Example(utt.id, loaded, targets, utt.text, spec_seed=spec_seed)
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -165,6 +178,13 @@ def collate(examples: Sequence[Example]) -> Batch:
     for i, e in enumerate(examples):
         features[i, : e.features.shape[0]] = e.features
         targets[i, : e.targets.shape[0]] = e.targets
+    waveforms = waveform_lengths = None
+    if examples[0].waveform is not None:
+        waveform_lengths = torch.tensor([e.waveform.shape[0] for e in examples if e.waveform is not None])
+        waveforms = torch.zeros(len(examples), int(waveform_lengths.max()))
+        for i, e in enumerate(examples):
+            if e.waveform is not None:
+                waveforms[i, : e.waveform.shape[0]] = e.waveform
     return Batch(
         utt_ids=[e.utt_id for e in examples],
         features=features,
@@ -174,6 +194,8 @@ def collate(examples: Sequence[Example]) -> Batch:
         texts=[e.text for e in examples],
         failed=failed,
         spec_seeds=[e.spec_seed for e in examples],
+        waveforms=waveforms,
+        waveform_lengths=waveform_lengths,
     )
 
 
@@ -260,8 +282,9 @@ def make_loader(
 ) -> torch.utils.data.DataLoader[Batch]:
     """Batches from ``sampler``, padded by :func:`collate`. The loader's own generator keeps
     the global RNG untouched, so resuming a run does not shift dropout randomness."""
+    batches: torch.utils.data.Dataset[Any] = dataset  # items are Examples; collate makes Batches
     return torch.utils.data.DataLoader(
-        dataset,
+        batches,
         batch_sampler=sampler,
         collate_fn=collate,
         num_workers=num_workers,

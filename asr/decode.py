@@ -107,8 +107,7 @@ class BeamResources:
     @classmethod
     def load(cls, vocab: Vocabulary, cfg: DecodeConfig) -> BeamResources:
         fl = _flashlight()
-        if vocab.space_id is None:
-            raise ValueError("beam search needs a vocabulary with the space character")
+        _space_id(vocab)
         lexicon = None
         if cfg.lm:
             lm_path = Path(cfg.lm)
@@ -158,7 +157,7 @@ class BeamDecoder:
             raise ValueError(f"beam resources were loaded for {resources.loaded_for}, not for this LM")
         if cfg.beam_size_token < 0:
             raise ValueError(f"beam_size_token must be 0 (all tokens) or positive, not {cfg.beam_size_token}")
-        self.vocab, self.space, self.blank = vocab, vocab.space_id, 0
+        self.vocab, self.space, self.blank = vocab, _space_id(vocab), 0
         self.resources, self.words = resources, resources.words  # the C++ decoder holds references only
         token_beam = min(cfg.beam_size_token or len(vocab), len(vocab))
         if resources.trie is None:
@@ -208,6 +207,12 @@ class BeamDecoder:
         return hyps
 
 
+def _space_id(vocab: Vocabulary) -> int:
+    if vocab.space_id is None:
+        raise ValueError("beam search needs a vocabulary with the space character")
+    return vocab.space_id
+
+
 def _close_last_word(
     log_probs: torch.Tensor, lengths: torch.Tensor, space: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,7 +240,7 @@ def parse_hotwords(spec: str, default_boost: float = 2.0) -> dict[str, float]:
     return boosts
 
 
-def _language_model(path: str, words: object, boosts: dict[str, float]) -> object:
+def _language_model(path: str, words: Any, boosts: dict[str, float]) -> Any:
     """KenLM over ``words`` (a flashlight Dictionary); with ``boosts``, a Python LM that adds each
     hotword's boost to its score (a little slower than the plain C++ one)."""
     from flashlight.lib.text.decoder import LM

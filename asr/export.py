@@ -53,7 +53,8 @@ from asr.version import __version__
 FORMATS = ("onnx", "torchscript")
 METADATA_KEY = "asr"  # ONNX metadata_props key; TorchScript extra file "asr.json"
 _EXTRA_FILE = "asr.json"
-_NAMES = {"input_names": ["features", "feature_lengths"], "output_names": ["log_probs", "output_lengths"]}
+_NAMES: dict[str, Any] = {"input_names": ["features", "feature_lengths"],
+                          "output_names": ["log_probs", "output_lengths"]}  # fmt: skip
 logger = logging.getLogger(__name__)
 
 

@@ -65,6 +65,8 @@ class FeatureExtractor(torch.nn.Module):
         )
         if cfg.normalize == "global" and (mean is None or std is None):
             raise ValueError("features.normalize='global' needs training-set mean and std")
+        self.mean: torch.Tensor | None
+        self.std: torch.Tensor | None
         self.register_buffer("mean", mean.float() if mean is not None else None)
         self.register_buffer("std", std.float() if std is not None else None)
 
@@ -79,6 +81,7 @@ class FeatureExtractor(torch.nn.Module):
             std = features.std(dim=0, keepdim=True, unbiased=False)
             return (features - mean) / (std + STD_FLOOR)
         if self.cfg.normalize == "global":
+            assert self.mean is not None and self.std is not None  # checked in __init__
             return (features - self.mean) / self.std
         return features
 
@@ -100,6 +103,7 @@ class FeatureExtractor(torch.nn.Module):
             std = (((feats - mean) * mask).pow(2).sum(1, keepdim=True) / count).sqrt()
             feats = (feats - mean) / (std + STD_FLOOR)
         elif self.cfg.normalize == "global":
+            assert self.mean is not None and self.std is not None
             feats = (feats - self.mean) / self.std
         return feats * mask
 

@@ -249,8 +249,9 @@ def guarded_protocol(limits: ServiceLimits) -> type[asyncio.Protocol]:
             super().connection_lost(exc)
 
         def _disarm(self) -> None:
-            if getattr(self, "deadline", None) is not None:
-                self.deadline.cancel()
+            deadline = getattr(self, "deadline", None)
+            if deadline is not None:
+                deadline.cancel()
                 self.deadline = None
 
         def _arm(self) -> None:

@@ -12,7 +12,8 @@ Loss, decoding and data handling live elsewhere.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
 from torch import nn
@@ -21,10 +22,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from asr.config import ModelConfig
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-_TIME_STRIDES = {1: (1, 1), 2: (2, 1), 4: (2, 2)}  # per conv block
+_TIME_STRIDES: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2)}  # per conv block
 _KERNEL, _PAD, _FREQ_STRIDE = 3, 1, 2
+L = TypeVar("L", torch.Tensor, int)  # a length, or a batch of lengths
 # the kernels nn.LSTM/GRU/RNN call, run one layer and direction at a time with their weights
-_VF_KERNELS = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn": torch._VF.rnn_tanh}  # type: ignore[attr-defined]
+_VF_KERNELS: dict[str, Callable[..., Any]] = {
+    "lstm": torch._VF.lstm,  # type: ignore[attr-defined]
+    "gru": torch._VF.gru,  # type: ignore[attr-defined]
+    "rnn": torch._VF.rnn_tanh,  # type: ignore[attr-defined]
+}
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -33,7 +39,7 @@ class ModelOutput(NamedTuple):
     output_lengths: torch.Tensor  # int64 [B], valid frames of each row
 
 
-def _conv_length(length: torch.Tensor | int, stride: int) -> torch.Tensor | int:
+def _conv_length(length: L, stride: int) -> L:
     return (length + 2 * _PAD - _KERNEL) // stride + 1
 
 
@@ -84,7 +90,7 @@ class AcousticModel(nn.Module):
     def __init__(self, cfg: ModelConfig, n_mels: int, vocab_size: int) -> None:
         super().__init__()
         self.cfg = cfg
-        strides = _TIME_STRIDES[cfg.time_stride]
+        strides = self.time_strides = _TIME_STRIDES[cfg.time_stride]  # the two conv blocks'
         self.convs = nn.ModuleList(
             [
                 ConvBlock(1, cfg.conv_channels, strides[0]),
@@ -125,8 +131,8 @@ class AcousticModel(nn.Module):
         [25, 26, 1]
         """
         lengths = feature_lengths
-        for block in self.convs:
-            lengths = _conv_length(lengths, block.time_stride)
+        for stride in self.time_strides:
+            lengths = _conv_length(lengths, stride)
         return lengths
 
     def front_end(
@@ -177,7 +183,7 @@ class AcousticModel(nn.Module):
         layer runs its two directions as unidirectional passes (the backward one over rows
         reversed within their lengths), so padding only ever follows a row's real frames.
         On CPU this trains 5.4x faster than packed input, which misses oneDNN's kernels
-        (benchmarks/train_step.py); on CUDA, cuDNN runs packed sequences well, so they stay."""
+        (benchmarks/speed/train_step.py); on CUDA, cuDNN runs packed sequences well, so they stay."""
         rnn, (b, t, _) = self.rnn, x.shape
         steps = torch.arange(t, device=x.device)[None, :]
         flip = torch.where(_frames_kept(lengths, t), lengths[:, None] - 1 - steps, steps)  # its own inverse

@@ -2,12 +2,12 @@
 
 - ``bf16``: weights and activations in bfloat16. Fast only where the CPU computes bf16 in
   hardware (AMX, AVX-512-BF16): there oneDNN's LSTM runs about 2.5x faster than fp32. Elsewhere
-  torch emulates it, about 6x slower than fp32 (``benchmarks/precision.py``).
+  torch emulates it, about 6x slower than fp32 (``benchmarks/speed/precision.py``).
 - ``int8``: dynamic quantization (int8 weights, activations quantized per batch) of the
   recurrent and linear layers, with torch's quantized RNNs (fbgemm) or, for an ONNX model,
   ONNX Runtime's quantizer.
 - ``auto``: fp32. bf16 and int8 are offered, not chosen for you: on held-out real speech
-  (``benchmarks/precision.py``) each moved WER by more than 0.3 points on some sets (bf16 up to
+  (``benchmarks/speed/precision.py``) each moved WER by more than 0.3 points on some sets (bf16 up to
   2.8 greedy / 0.6 beam+LM, int8 up to 2.8 / 0.9), the bound a default must keep. bf16 rounds
   the same way with or without bf16 hardware, so the figures hold for AMX machines too.
 """
@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import typing
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from asr.model import AcousticModel
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -61,7 +64,7 @@ def resolve(precision: str, device: torch.device | str = "cpu") -> str:
     return precision
 
 
-def convert(model: nn.Module, precision: str) -> nn.Module:
+def convert(model: AcousticModel, precision: str) -> AcousticModel:
     """The eager model at ``precision`` (already resolved): a converted copy for int8, the
     same module cast in place for fp32 and bf16."""
     if precision == "fp32":
@@ -80,7 +83,7 @@ def convert(model: nn.Module, precision: str) -> nn.Module:
             copy.deepcopy(model).float(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8
         )
     quantized.input_dtype = None
-    return quantized
+    return typing.cast(AcousticModel, quantized)
 
 
 def quantize_onnx(source: Path, target: Path) -> Path:

@@ -92,7 +92,7 @@ CUDA_BATCH_SECONDS = 600.0
 def inference_batch_seconds(requested: float, device: torch.device) -> float:
     """``decode.batch_seconds``, where 0 means by device: 60 s on a CPU, whose caches larger
     batches' activations outgrow (600 s ran 1.6-3x slower per audio second than 40-120 s,
-    benchmarks/inference_batch.py), 600 s on CUDA, where wide batches keep the GPU busy."""
+    benchmarks/speed/inference_batch.py), 600 s on CUDA, where wide batches keep the GPU busy."""
     if requested < 0:
         raise ValueError(f"batch_seconds must be 0 (by device) or positive, not {requested:g}")
     if requested > 0:

@@ -32,8 +32,8 @@ from asr.audio import AudioError, audio_duration
 from asr.config import DecodeConfig
 from asr.decode import make_decoder
 from asr.gate import AUDIO_SECONDS, Gate, Metrics, Queue, ServiceLimits, guarded_protocol
-from asr.recognizer import Recognizer
-from asr.stream import Streamer, StreamEvent, check_streamable, pcm_samples
+from asr.recognizer import Recognizer, check_streamable
+from asr.stream import Streamer, StreamEvent, pcm_samples
 from asr.transcribe import transcribe
 from asr.version import __version__
 
@@ -171,7 +171,7 @@ def server_config(app: ASGIApp, limits: ServiceLimits, host: str = "127.0.0.1", 
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, log_level="warning", http=guarded_protocol(limits),
-                          timeout_keep_alive=limits.idle_timeout)  # fmt: skip
+                          timeout_keep_alive=limits.idle_timeout)  # type: ignore[arg-type]  # any number works
 
 
 def serve(recognizer: Recognizer, host: str = "127.0.0.1", port: int = 8000,

@@ -53,7 +53,6 @@ from asr.trainset import (
     initial_weights,
     make_extractor,
     read_training_data,
-    usable_for_training,
 )
 from asr.trainstep import NonFiniteError, Run, TrainState, amp_dtype, ctc_loss, lr_lambda
 
@@ -141,14 +140,13 @@ def _train(
     logger.info("config: %s", json.dumps(to_dict(cfg)))
     seed_everything(cfg.train.seed)
     resumed = read_checkpoint(resume_path) if resume_path is not None else None
-    if resumed is not None:
+    if resumed is not None and resume_path is not None:
         check_resume_config(cfg, resumed, resume_path)
     initial = initial_weights(cfg) if resumed is None else None
 
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
-    train_utts, valid_utts = read_training_data(cfg)
     normalizer = Normalizer(cfg.text)
-    train_utts = usable_for_training(cfg, normalizer, train_utts)
+    train_utts, valid_utts = read_training_data(cfg, normalizer)
     if resumed is not None or initial is not None:
         vocab = Vocabulary((resumed or initial or {})["vocabulary"])
     else:

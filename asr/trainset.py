@@ -18,50 +18,44 @@ from asr.data import AsrDataset
 from asr.features import FeatureExtractor, global_stats
 from asr.manifest import Utterance, read_manifest
 from asr.text import Normalizer, Vocabulary, unknown_report
-from asr.validate import ctc_infeasible
+from asr.validate import Limits, validate
 
 logger = logging.getLogger("asr.train")
 STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
 
 
-def read_training_data(cfg: ExperimentConfig) -> tuple[list[Utterance], list[Utterance]]:
+def read_training_data(
+    cfg: ExperimentConfig, normalizer: Normalizer
+) -> tuple[list[Utterance], list[Utterance]]:
+    """The usable training rows (:func:`usable_for_training`) and the validation rows."""
     if not cfg.data.train_manifest or not cfg.data.valid_manifest:
         raise ValueError("data.train_manifest and data.valid_manifest must both be set")
     train_utts = read_manifest(cfg.data.train_manifest)
     valid_utts = read_manifest(cfg.data.valid_manifest)
-    kept = [u for u in train_utts if u.duration <= cfg.data.max_duration]
-    if len(kept) < len(train_utts):
-        long = [u.id for u in train_utts if u.duration > cfg.data.max_duration]
-        logger.warning("%d training utterances longer than data.max_duration=%.1f s are left out, e.g. %s",
-                       len(long), cfg.data.max_duration, ", ".join(long[:5]))  # fmt: skip
-    if not kept or not valid_utts:
+    if not train_utts or not valid_utts:
         raise ValueError("no training or no validation utterances to use")
-    return kept, valid_utts
+    return usable_for_training(cfg, normalizer, train_utts), valid_utts
 
 
 def usable_for_training(
     cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance]
 ) -> list[Utterance]:
-    """Leave out, naming them, rows that cannot teach anything: an empty transcript, or a
-    label with more characters than the model has output frames (CTC-infeasible)."""
-    texts = {u.id: normalizer(u.text) for u in utts}  # normalised once per utterance
-    empty = [u.id for u in utts if not texts[u.id]]
-    infeasible = [
-        u.id for u in utts if texts[u.id] and ctc_infeasible(texts[u.id], u.duration, cfg.features, cfg.model)
-    ]
-    if empty:
-        logger.warning("%d training utterances have an empty transcript and are left out, e.g. %s",
-                       len(empty), ", ".join(empty[:5]))  # fmt: skip
-    if infeasible:
-        logger.warning(
-            "%d training utterances have more characters than output frames and are left out "
-            "(lower model.time_stride?), e.g. %s", len(infeasible), ", ".join(infeasible[:5]),
-        )  # fmt: skip
-    dropped = set(empty) | set(infeasible)
-    kept = [u for u in utts if u.id not in dropped]
-    if not kept:
+    """Leave out, naming them, rows that cannot teach anything, by ``asr validate``'s rules:
+    longer than ``data.max_duration``, an empty transcript, or a label with more characters than
+    the model has output frames (CTC-infeasible). Audio is read later, one file at a time."""
+    limits = Limits(min_duration=0.0, max_duration=cfg.data.max_duration, alphabet=None,
+                    features=cfg.features, model=cfg.model, check_audio=False)  # fmt: skip
+    report = validate(utts, normalizer, limits)
+    hints = {"too long": f"data.max_duration={cfg.data.max_duration:g} s",
+             "label too long for its audio": "lower model.time_stride?"}  # fmt: skip
+    for kind, count in report.reasons().most_common():
+        ids = [u.id for u, reason in report.rejected if reason.split(":")[0] == kind]
+        hint = f" ({hints[kind]})" if kind in hints else ""
+        logger.warning("%d training utterances are left out: %s%s, e.g. %s", count, kind, hint,
+                       ", ".join(ids[:5]))  # fmt: skip
+    if not report.kept:
         raise ValueError(f"{cfg.data.train_manifest}: no training utterance is usable (see the warnings)")
-    return kept
+    return report.kept
 
 
 def check_texts(

@@ -7,23 +7,20 @@ learn it in seconds on a CPU.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
 from asr.config import ExperimentConfig, load_config
+from data_prep.tones import PITCH, RATE, TINY_TEXTS, tone_speech, write_tone_corpus
+from data_prep.tones import TINY_MODEL as TINY_OVERRIDES
 
 # Scripts run by tests, not test modules: --doctest-modules must not import them.
 collect_ignore = ["ddp_driver.py", "bad_inputs.py", "data"]
-RATE = 16000
-PITCH = {ch: 300.0 + 350.0 * i for i, ch in enumerate("abcdefgh")}
-TONE_S, GAP_S, SPACE_S, EDGE_S = 0.10, 0.03, 0.10, 0.08
-TINY_TEXTS = ["abc", "cab", "bad", "dab cab", "a b", "cd", "bead", "face"]
+# Scripts run by tests import these from here too
+__all__ = ["PITCH", "RATE", "TINY_OVERRIDES", "TINY_TEXTS", "tiny_config", "tone_speech", "write_tone_corpus"]
 
 
 def shared_data() -> Path | None:
@@ -33,64 +30,6 @@ def shared_data() -> Path | None:
         return Path(os.environ["ASR_SHARED_DATA"])
     repo = Path(__file__).resolve().parent.parent
     return next((p / "shared" / "data" for p in repo.parents if (p / "shared" / "data").is_dir()), None)
-
-
-def tone_speech(text: str, rate: int = RATE, seed: int = 0) -> np.ndarray:
-    """Float32 waveform for ``text`` in the tone language (lower-case a-h and space)."""
-    rng = np.random.default_rng(seed)
-    parts = [np.zeros(int(EDGE_S * rate))]
-    t = np.arange(int(TONE_S * rate)) / rate
-    envelope = np.hanning(t.size)
-    for ch in text:
-        if ch == " ":
-            parts.append(np.zeros(int(SPACE_S * rate)))
-            continue
-        parts.append(0.5 * envelope * np.sin(2 * math.pi * PITCH[ch] * t))
-        parts.append(np.zeros(int(GAP_S * rate)))
-    parts.append(np.zeros(int(EDGE_S * rate)))
-    wave = np.concatenate(parts)
-    return (wave + 0.003 * rng.standard_normal(wave.size)).astype(np.float32)
-
-
-def write_tone_corpus(folder: Path, texts: list[str], name: str = "train.jsonl") -> Path:
-    """Write one wav per text and a manifest with relative paths; returns the manifest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "wav").mkdir(exist_ok=True)
-    lines = []
-    for i, text in enumerate(texts):
-        wave = tone_speech(text, seed=i)
-        path = folder / "wav" / f"utt{i}.wav"
-        soundfile.write(path, wave, RATE)
-        lines.append(
-            {
-                "id": f"utt{i}",
-                "audio_filepath": f"wav/utt{i}.wav",
-                "duration": wave.size / RATE,
-                "text": text.upper(),
-            }
-        )
-    manifest = folder / name
-    manifest.write_text("".join(json.dumps(row) + "\n" for row in lines))
-    return manifest
-
-
-TINY_OVERRIDES = [
-    "features.n_mels=40",
-    "model.rnn_type='lstm'",
-    "model.hidden_size=48",
-    "model.num_layers=1",
-    "model.conv_channels=4",
-    "model.time_stride=2",
-    "model.dropout=0.0",
-    "data.max_batch_seconds=2.0",
-    "train.lr=0.01",
-    "train.warmup_steps=5",
-    "train.epochs=60",
-    "train.log_every=50",
-    "train.tensorboard=False",
-    "train.plots=False",  # tests/test_report.py draws them; here they would only cost time
-    "train.device='cpu'",
-]
 
 
 def tiny_config(manifest: Path, exp_dir: Path, *extra: str) -> ExperimentConfig:

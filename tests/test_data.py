@@ -66,3 +66,22 @@ def test_collate_pads_and_keeps_integer_lengths():
     assert batch.targets.tolist() == [[1, 2], [3, 0]]
     assert batch.target_lengths.tolist() == [2, 1]
     assert batch.utt_ids == ["a", "b"] and batch.texts == ["x", "y"]
+
+
+def test_waveform_batches_carry_samples_apart_and_become_the_loaders_features(tone_manifest):
+    from asr.config import FeatureConfig
+    from asr.data import AsrDataset
+    from asr.features import FeatureExtractor
+    from asr.manifest import read_manifest
+
+    utts = read_manifest(tone_manifest)[:3]
+    extractor = FeatureExtractor(FeatureConfig(n_mels=40))
+    batch = collate([AsrDataset(utts, extractor, waveforms=True)[i] for i in range(3)])
+    assert batch.features.shape == (3, 0, 40) and batch.waveforms is not None
+    assert batch.waveform_lengths.tolist() == [round(u.duration * 16000) for u in utts]
+    assert batch.waveforms.shape == (3, max(batch.waveform_lengths.tolist()))
+    made = batch.with_features(extractor)
+    assert made.waveforms is None and made.waveform_lengths is None
+    loader_side = collate([AsrDataset(utts, extractor)[i] for i in range(3)])
+    assert made.feature_lengths.tolist() == loader_side.feature_lengths.tolist()
+    assert torch.allclose(made.features, loader_side.features, atol=1e-4)

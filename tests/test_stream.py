@@ -15,7 +15,8 @@ from asr.config import load_config
 from asr.features import FeatureExtractor
 from asr.load import load_model
 from asr.model import AcousticModel
-from asr.stream import Streamer, StreamingAcoustics, check_streamable
+from asr.recognizer import StreamingAcoustics, check_streamable
+from asr.stream import Streamer
 from asr.text import Vocabulary
 from asr.transcribe import transcribe
 from tests.conftest import tone_stream

@@ -54,3 +54,18 @@ def test_the_command_line_loads_no_corpus_preparer_until_one_is_named():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_only_the_recognizer_runs_the_network_for_inference():
+    """Calls of ``.model(...)``, ``.front_end``, ``.rnn`` or ``.head`` anywhere else would be a
+    second inference path (the model's own layers, training's step and export's tracing aside)."""
+    allowed = {"recognizer.py", "model.py", "trainstep.py", "export.py"}
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            func = node.func if isinstance(node, ast.Call) else None
+            if isinstance(func, ast.Attribute) and func.attr in {"model", "front_end", "rnn", "head"}:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []

@@ -176,10 +176,10 @@ def _estimate(counter: NgramCounter, store: RunStore, order: int, thresholds: li
     counted = unigram_counts * predicted
     kind = np.minimum(counted, 3)
     total = float(counted.sum())
-    gamma = float(np.array([0.0, *d])[kind].sum()) / total
+    unigram_gamma = float(np.array([0.0, *d])[kind].sum()) / total
     uniform = 1.0 / int(predicted.sum())
     discounted = np.maximum(counted - np.array([0.0, *d])[kind], 0.0) / total
-    unigram_prob = np.where(predicted, discounted + gamma * uniform, 0.0)
+    unigram_prob = np.where(predicted, discounted + unigram_gamma * uniform, 0.0)
     unigram_logprob = np.where(predicted, np.log10(np.maximum(unigram_prob, 1e-300)), -99.0)
     unigram_backoff = np.zeros(vocab_n)
     model = _Model(counter.words, unigram_logprob, unigram_backoff, predicted)
@@ -188,6 +188,7 @@ def _estimate(counter: NgramCounter, store: RunStore, order: int, thresholds: li
     for p in range(store.partitions):
         lower_keys: tuple[np.ndarray, np.ndarray] | None = None
         lower_prob = np.zeros(0)
+        lower: np.ndarray
         for n in range(2, order + 1):
             records = store.read("adj", n, p, RECORD)
             if len(records) == 0:
@@ -197,7 +198,7 @@ def _estimate(counter: NgramCounter, store: RunStore, order: int, thresholds: li
             if n == 2:
                 lower = unigram_prob[columns[1]]
             else:
-                index, found = find_keys(*lower_keys, *pack(columns[1:]))  # type: ignore[misc]
+                index, found = find_keys(*lower_keys, *pack(columns[1:]))  # type: ignore[misc, call-arg]
                 if not found.all():
                     raise AssertionError("a lower-order n-gram is missing from its partition")
                 lower = lower_prob[index]

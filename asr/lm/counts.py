@@ -81,8 +81,8 @@ def find_keys(
     if len(k0) == 0:
         return np.zeros(len(q0), np.int64), np.zeros(len(q0), bool)
     # Two-key search: one structured view compares lexicographically.
-    keys = np.rec.fromarrays([k0, k1], names="a,b")
-    queries = np.rec.fromarrays([q0, q1], names="a,b")
+    keys = np.rec.fromarrays([k0, k1], dtype=[("a", k0.dtype), ("b", k1.dtype)])
+    queries = np.rec.fromarrays([q0, q1], dtype=[("a", q0.dtype), ("b", q1.dtype)])
     index = np.searchsorted(keys, queries)
     inside = index < len(k0)
     clipped = np.minimum(index, len(k0) - 1)

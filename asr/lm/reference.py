@@ -100,8 +100,8 @@ def build(sentences: Iterable[list[str]], order: int = 3, prune: Sequence[int] =
         for g, p in current.items():
             prob[n - 1][g] = math.log10(p)
         if n > 1:
-            for context, g in gamma.items():
-                backoff[n - 2][context] = math.log10(g) if g > 0 else -99.0
+            for context, mass in gamma.items():
+                backoff[n - 2][context] = math.log10(mass) if mass > 0 else -99.0
         lower = current
     prob[0][(BOS,)] = -99.0  # present so that <s> can be a context, never predicted
     model = NgramModel(order, prob, backoff)

@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 recipe=default; shared=../../../shared/data; stage=0; stop_stage=7
 data=data; exp=exp  # exp: keep long runs outside the work tree, e.g. --exp /work/exp/default
 lm_weight=1.5; word_score=0  # from stage 5's tuning table (on the validation set, at the beam below)
-# benchmarks/decoding.py on valid: 200 / 5 better and no slower than 50 / 25; 15 tokens a frame,
+# benchmarks/speed/decoding.py on valid: 200 / 5 better and no slower than 50 / 25; 15 tokens a frame,
 # the same WER as all 30 and about 1.3x faster; with the 4-gram book LM at weight 1 / word score -0.5,
 # 400 / 8 51.41% against 51.88% on valid, at 1.3x the decoding time (then retuned at 400 / 8: 1.5 / 0)
 beam=(--beam-size 400 --beam-threshold 8 --beam-size-token 15)
@@ -192,7 +192,7 @@ if run_stage 8; then  # not run by default (stop_stage 7): --stage 8 --stop-stag
   asr manifest split $data/arch/fsdd.jsonl $data/arch --by speaker --test-groups nicolas --valid 0 --test 1
   mv $data/arch/test.jsonl $data/arch/nicolas.jsonl
   asr manifest merge $data/arch/train_digits.jsonl $data/arch/train.jsonl $data/natural_digits/synthetic.jsonl
-  python ../../benchmarks/architecture.py --config config.yaml --train $data/arch/train_digits.jsonl \
+  PYTHONPATH=../.. python -m benchmarks.studies.architecture --config config.yaml --train $data/arch/train_digits.jsonl \
     --valid $data/arch/nicolas.jsonl --out $exp/arch $data/fsdd/test.jsonl --epochs 8 --lr 2e-3 --warmup 50 \
     --speed-manifest $data/librispeech/valid.jsonl
 fi

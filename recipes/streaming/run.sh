@@ -40,7 +40,7 @@ fi
 if run_stage 3; then
   log "stage 3: stream valid and test through asr.Streamer (faster than real time), score, time"
   for set in valid test; do
-    python ../../benchmarks/streaming.py --model exp/unidirectional/checkpoints/best.pt \
+    PYTHONPATH=../.. python -m benchmarks.speed.streaming --model exp/unidirectional/checkpoints/best.pt \
       --manifest data/fsdd/$set.jsonl
   done
 fi

@@ -4,7 +4,7 @@ Runs, interleaved N times, ``python -c "import torch"`` and ``asr transcribe SAM
 for each model given (default: the bundled one), each in a fresh process, and prints the mean
 and median of each model's time minus the ``import torch`` time of the same round.
 
-Usage: python benchmarks/startup.py [--model M ...] [--rounds 8] [--sample FILE]
+Usage: python -m benchmarks.speed.startup [--model M ...] [--rounds 8] [--sample FILE] [--smoke]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "asr" / "assets"
+from benchmarks.harness import BUNDLED, SAMPLE
 
 
 def wall(command: list[str]) -> float:
@@ -25,12 +25,14 @@ def wall(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, nargs="+", default=[ASSETS / "model.pt"])
+    parser.add_argument("--model", type=Path, nargs="+", default=[BUNDLED])
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--sample", type=Path, default=ASSETS / "sample.flac")
-    args = parser.parse_args()
+    parser.add_argument("--sample", type=Path, default=SAMPLE)
+    parser.add_argument("--smoke", action="store_true", help="one round")
+    args = parser.parse_args(argv)
+    args.rounds = 1 if args.smoke else args.rounds
     beyond: dict[Path, list[float]] = {m: [] for m in args.model}
     for _ in range(args.rounds):
         torch_only = wall([sys.executable, "-c", "import torch"])

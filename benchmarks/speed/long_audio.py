@@ -5,7 +5,8 @@ that many minutes (the bundled sample repeated, with a little noise) is transcri
 default chunking (``decode.chunk_seconds`` 30 s, 2 s overlap), and with chunking off for
 comparison where that fits. Ratios are against the first row, measured in the same run.
 
-Usage: python benchmarks/long_audio.py [--minutes 1 10 60] [--model CKPT] [--no-chunk-up-to 10]
+Usage: python -m benchmarks.speed.long_audio [--minutes 1 10 60] [--model CKPT] [--no-chunk-up-to 10]
+       [--smoke]
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.harness import BUNDLED, SAMPLE
+
 CHILD = """
 import dataclasses, json, resource, sys, time
 import asr
@@ -50,13 +52,16 @@ def run(model: Path, audio: Path, chunk_seconds: float) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
-    parser.add_argument("--model", type=Path, default=ROOT / "asr" / "assets" / "model.pt")
-    parser.add_argument("--sample", type=Path, default=ROOT / "asr" / "assets" / "sample.flac")
+    parser.add_argument("--model", type=Path, default=BUNDLED)
+    parser.add_argument("--sample", type=Path, default=SAMPLE)
     parser.add_argument("--no-chunk-up-to", type=float, default=10, help="minutes; longer runs skip it")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="one file of 40 s: chunked and whole")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.minutes = [40 / 60]
     header = f"{'audio':>8} {'chunking':>9} {'peak RSS':>9} {'ratio':>6} {'x real time':>12} {'words':>6}"
     print(header + "\n" + "-" * len(header))
     base = None
@@ -70,7 +75,7 @@ def main() -> None:
                 r = run(args.model, audio, chunk)
                 base = base or r["peak_mb"]
                 speed = minutes * 60 / r["seconds"]
-                print(f"{minutes:6g} m {'30 s' if chunk else 'off':>9} {r['peak_mb']:7.0f} MB "
+                print(f"{minutes:6.3g} m {'30 s' if chunk else 'off':>9} {r['peak_mb']:7.0f} MB "
                       f"{r['peak_mb'] / base:6.2f} {speed:12.0f} {r['words']:6d}")  # fmt: skip
             audio.unlink()
 

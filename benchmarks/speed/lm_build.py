@@ -8,14 +8,16 @@ Perplexity is measured on the last sentences of the last shard (never in any tra
 KenLM (flashlight-text) reading each ARPA file. Each build runs in its own process; peak RSS is
 that process tree's.
 
-Usage: python benchmarks/lm_build.py [--words 1e6 1e7 5e7] [--orders 3 4] [--prune none 0,1,1]
-       [--irstlm-max-words 1e7] | --score LM.arpa[.gz] ...
+Usage: python -m benchmarks.speed.lm_build [--words 1e6 1e7 5e7] [--orders 3 4] [--prune none 0,1,1]
+       [--irstlm-max-words 1e7] [--shards DIR] [--smoke] | --score LM.arpa[.gz] ...
 """
 
 from __future__ import annotations
 
 import argparse
+import lzma
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -23,25 +25,24 @@ import tempfile
 import time
 from pathlib import Path
 
-from asr.config import TextConfig
+from asr import Normalizer, TextConfig
 from asr.lm import read_corpus
-from asr.runtime import native_output_captured
-from asr.sentences import open_text
-from asr.text import Normalizer
+from benchmarks.harness import ROOT, run_or_smoke
 
-SHARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "gutenberg"
-HELD_OUT_SENTENCES = 20_000
+SHARDS = ROOT.parent / "shared" / "data" / "text" / "gutenberg"
 IRSTLM = Path("/usr/lib/irstlm/bin")
 
 
-def write_texts(folder: Path, sizes: list[int]) -> tuple[dict[int, Path], Path]:
-    """One normalised training file per size (the first N words of shards 1-4) and the held-out file."""
-    shards = sorted(SHARDS.glob("books-*.txt.xz"))
-    with open_text(shards[-1]) as handle:
+def write_texts(folder: Path, sizes: list[int], shard_dir: Path, held_out_sentences: int
+                ) -> tuple[dict[int, Path], Path]:  # fmt: skip
+    """One normalised training file per size (the first N words of the shards) and the held-out
+    file (the last ``held_out_sentences`` lines of the last shard)."""
+    shards = sorted(shard_dir.glob("books-*.txt.xz"))
+    with lzma.open(shards[-1], "rt") as handle:
         lines = handle.read().splitlines()
     held_out = folder / "heldout.txt"
-    held_out.write_text("\n".join(lines[-HELD_OUT_SENTENCES:]) + "\n")
-    budget = sum(len(line.split()) for line in lines[:-HELD_OUT_SENTENCES])
+    held_out.write_text("\n".join(lines[-held_out_sentences:]) + "\n")
+    budget = sum(len(line.split()) for line in lines[:-held_out_sentences])
     budget += sum(_words(s) for s in shards[:-1])
     if max(sizes) > budget:
         raise SystemExit(f"only {budget} words outside the held-out sentences")
@@ -57,7 +58,7 @@ def write_texts(folder: Path, sizes: list[int]) -> tuple[dict[int, Path], Path]:
 
 
 def _words(shard: Path) -> int:
-    with open_text(shard) as handle:
+    with lzma.open(shard, "rt") as handle:
         return sum(len(line.split()) for line in handle)
 
 
@@ -126,8 +127,7 @@ def perplexity(arpa: Path, held_out: Path) -> float:
     sentences = [line.split() for line in held_out.read_text().splitlines() if line.strip()]
     for w in sorted({w for s in sentences for w in s} | {"<unk>"}):
         words.add_entry(w)
-    with native_output_captured(f"loading {arpa}"):
-        lm = KenLM(str(arpa), words)
+    lm = KenLM(str(arpa), words)
     log10_total, count = 0.0, 0
     for sentence in sentences:
         state = lm.start(False)
@@ -140,7 +140,19 @@ def perplexity(arpa: Path, held_out: Path) -> float:
     return 10 ** (-log10_total / count)
 
 
-def main() -> None:
+def smoke_shards(folder: Path) -> Path:
+    """Two small .xz shards of made-up sentences over a 300-word vocabulary."""
+    rng = random.Random(0)
+    vocabulary = [f"w{i}" for i in range(300)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for shard in ("books-01.txt.xz", "books-02.txt.xz"):
+        lines = (" ".join(rng.choices(vocabulary, k=rng.randint(4, 12))) for _ in range(400))
+        with lzma.open(folder / shard, "wt") as handle:
+            handle.write("\n".join(lines) + "\n")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=float, nargs="+", default=[1e6, 1e7, 5e7])
     parser.add_argument("--orders", type=int, nargs="+", default=[3, 4])
@@ -150,18 +162,29 @@ def main() -> None:
     parser.add_argument("--irstlm-max-words", type=float, default=5e7, help="IRSTLM up to this")
     parser.add_argument("--tmp", type=Path, default=None)
     parser.add_argument("--score", type=Path, nargs="+", help="only score these ARPA files")
-    args = parser.parse_args()
+    parser.add_argument("--shards", type=Path, default=SHARDS, help="folder of books-*.txt.xz")
+    parser.add_argument("--held-out-sentences", type=int, default=20_000)
+    return run_or_smoke(parser, argv, run, smoke, "5,000 made-up words, order 3, unpruned")
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.shards, args.held_out_sentences = smoke_shards(tmp / "shards"), 50
+    args.words, args.orders, args.prune, args.reference_max_words = [5000], [3], ["none"], 5000
+
+
+def run(args: argparse.Namespace) -> None:
     if args.score:
         with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
-            _, held_out = write_texts(Path(tmp_name), [0])
+            _, held_out = write_texts(Path(tmp_name), [0], args.shards, args.held_out_sentences)
             for arpa in args.score:
                 print(f"{arpa}: perplexity {perplexity(arpa, held_out):.1f}")
         return
     sizes = [int(w) for w in args.words]
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
         tmp = Path(tmp_name)
-        texts, held_out = write_texts(tmp, sizes)
-        print(f"held-out: the last {HELD_OUT_SENTENCES} sentences of books-04 (never trained on)\n")
+        texts, held_out = write_texts(tmp, sizes, args.shards, args.held_out_sentences)
+        print(f"held-out: the last {args.held_out_sentences} sentences of the last shard (never trained on)",
+              end="\n\n")
         print("| builder | words | order | prune | seconds | words/s | peak RSS | ARPA | n-grams | ppl |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for size in sizes:

@@ -10,8 +10,8 @@ and depth. Each step is forward + fp32 CTC + backward + clip + AdamW, on batches
 utterances whose lengths vary as a duration bucket's do (so packing matters).
 
 Usage, from the repository root:
-    python benchmarks/train_step.py [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
-        [--amp none|bf16|fp16] [--hidden 256] [--layers 3]
+    python -m benchmarks.speed.train_step [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+        [--amp none|bf16|fp16] [--hidden 256] [--layers 3] [--smoke]
 On a GPU: --device cuda, once per --amp, and --hidden 512 --layers 5 for the large model;
 compare the TFLOP/s column with the card's dense matmul peak.
 """
@@ -21,13 +21,18 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from throughput import CHARS_PER_SECOND, VOCAB, batch_arguments, time_training, training_flops
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from asr.config import FeatureConfig, ModelConfig
-from asr.data import Batch
-from asr.model import AcousticModel, ModelOutput, count_parameters
+from asr import AcousticModel, Batch, FeatureConfig, ModelConfig, ModelOutput, count_parameters
+from benchmarks.speed.throughput import (
+    CHARS_PER_SECOND,
+    VOCAB,
+    batch_arguments,
+    smoke_size,
+    time_training,
+    training_flops,  # fmt: skip
+)
 
 
 class DeepSpeech2(nn.Module):
@@ -84,11 +89,12 @@ def bucket_batch(batch: int, seconds: float, features: FeatureConfig, device: to
     return Batch([str(i) for i in range(batch)], feats, lengths, targets, n_targets, [""] * batch).to(device)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = batch_arguments(__doc__)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    smoke_size(args)
     device = torch.device(args.device)
     features = FeatureConfig()
     batch = bucket_batch(args.batch, args.seconds, features, device)
@@ -125,7 +131,7 @@ def main() -> None:
         seconds = time_training(model.to(device), batch, args.steps, device, args.amp)  # type: ignore[arg-type]
         speed = audio / seconds
         baseline = baseline or speed
-        flops = (f"{training_flops(model.cfg, features.n_mels, frames) / seconds / 1e12:8.3f}"
+        flops = (f"{training_flops(model, features.n_mels, frames) / seconds / 1e12:8.3f}"
                  if isinstance(model, AcousticModel) else f"{'-':>8}")  # fmt: skip
         params = count_parameters(model) / 1e6
         print(f"{name:58} {params:7.2f}M {speed:10.1f} {speed / baseline:6.2f} {flops}")

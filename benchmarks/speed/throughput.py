@@ -7,24 +7,19 @@ for forward + fp32 CTC loss + backward + AdamW step; inference is forward only
 (``torch.no_grad``, eval mode) plus greedy decoding. Feature extraction is timed
 separately on one 10 s waveform.
 
-Usage: python benchmarks/throughput.py [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+Usage: python -m benchmarks.speed.throughput [--batch 8] [--seconds 10] [--steps 5] [--device cpu]
+       [--rows 0,2] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
-from collections.abc import Callable
 
 import torch
 
-from asr.config import FeatureConfig, ModelConfig
-from asr.data import Batch
-from asr.decode import greedy_ids
-from asr.features import FeatureExtractor, num_frames
-from asr.model import AcousticModel, count_parameters
-from asr.trainstep import ctc_loss
+from asr import AcousticModel, Batch, FeatureConfig, FeatureExtractor, ModelConfig, count_parameters, ctc_loss
+from benchmarks.harness import seconds_per_call
 
 VOCAB = 29  # blank + space + apostrophe + 26 letters
 CHARS_PER_SECOND = 14  # typical read English, for target lengths
@@ -38,13 +33,8 @@ ROWS = [
 ]
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def make_batch(batch: int, seconds: float, features: FeatureConfig, device: torch.device) -> Batch:
-    frames = num_frames(int(seconds * 16000), features)
+    frames = int(seconds * 1000 / features.hop_ms)
     n_targets = int(seconds * CHARS_PER_SECOND)
     generator = torch.Generator().manual_seed(0)
     return Batch(
@@ -55,17 +45,6 @@ def make_batch(batch: int, seconds: float, features: FeatureConfig, device: torc
         target_lengths=torch.full((batch,), n_targets, dtype=torch.int64),
         texts=[""] * batch,
     ).to(device)
-
-
-def seconds_per_call(fn: Callable[[], None], repeats: int, device: torch.device) -> float:
-    """Mean wall time of ``fn`` after one untimed warm-up call (allocator, oneDNN/cuDNN plans)."""
-    fn()
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    synchronize(device)
-    return (time.perf_counter() - start) / repeats
 
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -95,28 +74,26 @@ def time_training(
     return seconds_per_call(step, steps, device)
 
 
-def training_flops(cfg: ModelConfig, n_mels: int, frames: list[int], vocab: int = VOCAB) -> float:
-    """Useful floating-point operations of one training step of our model on utterances of
+def training_flops(model: AcousticModel, n_mels: int, frames: list[int]) -> float:
+    """Useful floating-point operations of one training step of ``model`` on utterances of
     ``frames`` feature frames (padding not counted): 2 per multiply-add in the conv blocks,
     recurrent layers and classifier, times 3 for forward + backward."""
-    from asr.model import _TIME_STRIDES, output_length
-
-    s1, s2 = _TIME_STRIDES[cfg.time_stride]
+    cfg = model.cfg
     gates = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.rnn_type]
     dirs = 2 if cfg.bidirectional else 1
     f1 = (n_mels - 1) // 2 + 1  # frequency bins after each conv block (stride 2, padding 1)
     f2 = (f1 - 1) // 2 + 1
     total = 0.0
     for n in frames:
-        t1 = (n - 1) // s1 + 1
-        t2 = output_length(cfg, n)
+        t1 = (n - 1) // model.time_strides[0] + 1
+        t2 = int(model.output_lengths(torch.tensor([n]))[0])
         total += 2 * 9 * cfg.conv_channels * t1 * f1  # block 1: one input channel, 3x3
         total += 2 * 9 * cfg.conv_channels**2 * t2 * f2  # block 2
         inputs = cfg.conv_channels * f2
         for _ in range(cfg.num_layers):
             total += dirs * t2 * 2 * gates * cfg.hidden_size * (inputs + cfg.hidden_size)
             inputs = dirs * cfg.hidden_size
-        total += t2 * 2 * inputs * vocab
+        total += t2 * 2 * inputs * model.classifier.out_features
     return 3 * total
 
 
@@ -126,7 +103,7 @@ def time_inference(model: AcousticModel, batch: Batch, steps: int, device: torch
 
     def step() -> None:
         out = model(batch.features, batch.feature_lengths)
-        greedy_ids(out.log_probs, out.output_lengths)
+        out.log_probs.argmax(-1)  # greedy decoding's work; the ids are not needed
 
     return seconds_per_call(step, steps, device)
 
@@ -134,7 +111,7 @@ def time_inference(model: AcousticModel, batch: Batch, steps: int, device: torch
 def time_features(seconds: float, repeats: int = 20) -> float:
     extractor = FeatureExtractor(FeatureConfig())
     wave = torch.randn(int(seconds * 16000))
-    return seconds_per_call(lambda: extractor(wave), repeats, torch.device("cpu"))
+    return seconds_per_call(lambda: extractor(wave), repeats)
 
 
 def batch_arguments(doc: str | None) -> argparse.ArgumentParser:
@@ -145,13 +122,20 @@ def batch_arguments(doc: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", choices=sorted(AMP_DTYPES), default="none", help="training autocast dtype")
+    parser.add_argument("--smoke", action="store_true", help="2 utterances x 1 s, 1 step: seconds")
     return parser
 
 
-def main() -> None:
+def smoke_size(args: argparse.Namespace) -> None:
+    if args.smoke:
+        args.batch, args.seconds, args.steps = 2, 1.0, 1
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = batch_arguments(__doc__)
     parser.add_argument("--rows", default="", help="comma-separated row numbers (default: all)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    smoke_size(args)
     device = torch.device(args.device)
     features = FeatureConfig()
     batch = make_batch(args.batch, args.seconds, features, device)

@@ -1,7 +1,8 @@
 """Pseudo-label quality: a teacher labels a *labelled* manifest as if it were not; per confidence
 threshold, the share of rows (and hours) kept and the WER of the kept labels against the truth.
 
-Usage: python benchmarks/pseudo_labels.py MANIFEST.jsonl --teacher whisper-base [--teacher MODEL ...]
+Usage: python -m benchmarks.studies.pseudo_labels MANIFEST.jsonl --teacher whisper-base [--teacher MODEL ...]
+       [--smoke]
 Run it on validation speakers, never on a test set you report.
 """
 
@@ -13,19 +14,25 @@ import tempfile
 import time
 from pathlib import Path
 
-from asr.config import TextConfig
-from asr.manifest import read_manifest
-from asr.metrics import score
-from asr.text import Normalizer
+from asr import Normalizer, TextConfig, read_manifest, score
+from benchmarks.harness import BUNDLED, run_or_smoke, smoke_corpus
 from data_prep.pseudo_label import pseudo_label
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", type=Path)
-    parser.add_argument("--teacher", action="append", required=True)
+    parser.add_argument("manifest", type=Path, nargs="?")
+    parser.add_argument("--teacher", action="append", default=[])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7])
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "the bundled model labels 4 tone clips",
+                        required=("manifest", "teacher"))  # fmt: skip
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.manifest, args.teacher = smoke_corpus(tmp, 4), [str(BUNDLED)]
+
+
+def run(args: argparse.Namespace) -> None:
     truth = {u.id: u.text for u in read_manifest(args.manifest)}
     normalizer = Normalizer(TextConfig())
     print("| teacher | min confidence | rows kept | hours kept | WER of kept labels | labelling RTF |")

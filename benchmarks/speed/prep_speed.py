@@ -5,8 +5,8 @@ The folder preparer reads only headers; the baseline row decodes every file in f
 (what a preparer that measured durations by loading audio would cost), so the ratio
 shows what header reads save.
 
-Usage: python benchmarks/prep_speed.py [--files 10000] [--seconds 3] [--sentences 10] [--voices V ...]
-       [--voices-only]        (taskset -c 0 python ... measures one core)
+Usage: python -m benchmarks.speed.prep_speed [--files 10000] [--seconds 3] [--sentences 10] [--voices V ...]
+       [--voices-only] [--smoke]        (taskset -c 0 python ... measures one core)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from asr.audio import load_audio
+from asr import load_audio
 from data_prep import folder, synthetic
 
 SENTENCES = [
@@ -60,7 +60,7 @@ def manifest_speed(tmp: Path, files: int, seconds: float) -> None:
     print(f"{'asr prep folder (headers + validation)':44} {header_rate:9.0f} {ratio:6.2f}\n")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10000)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -68,7 +68,10 @@ def main() -> None:
     every = dict.fromkeys([*synthetic.DEFAULT_VOICES, *synthetic.NATURAL_VOICES, *synthetic.NON_COMMERCIAL])
     parser.add_argument("--voices", nargs="+", default=list(every), help="ENGINE:VOICE names to time")
     parser.add_argument("--voices-only", action="store_true", help="skip the manifest-speed table")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="20 files; one sentence in flite's slt")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.files, args.seconds, args.sentences, args.voices = 20, 1.0, 1, ["flite:slt"]
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="asr-prep-bench-"))
     try:

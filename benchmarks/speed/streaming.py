@@ -7,30 +7,42 @@ of whole utterances by the same model (baseline, same run); per-character latenc
 end of the character's first frame to the partial that shows it (audio still awaited + the
 piece's compute), median and p90; compute per second of audio.
 
-Usage: python benchmarks/streaming.py --model CKPT --manifest M.jsonl [--chunk-ms 100] [--limit N]
+Usage: python -m benchmarks.speed.streaming --model CKPT --manifest M.jsonl [--chunk-ms 100] [--limit N]
+       [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+import numpy as np
 
 import asr
-from asr.audio import SAMPLE_RATE, load_audio
-from asr.metrics import score
-from asr.stream import Streamer, percentile
+from asr import SAMPLE_RATE, Streamer, load_audio, score
+from benchmarks.harness import run_or_smoke, smoke_corpus, smoke_model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--model")
+    parser.add_argument("--manifest")
     parser.add_argument("--chunk-ms", type=float, default=100.0)
     parser.add_argument("--limit", type=int, default=0, help="first N utterances only")
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "a tiny unidirectional model, 4 tone clips",
+                        required=("model", "manifest"))  # fmt: skip
 
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.manifest = smoke_corpus(tmp / "tones", 4)
+    args.model = smoke_model(tmp / "exp", args.manifest, "model.bidirectional=false", "model.lookahead=3",
+                             "features.normalize='global'")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> None:
     recognizer = asr.load_model(args.model)
     rows = asr.read_manifest(args.manifest)[: args.limit or None]
     refs = {u.id: u.text for u in rows}
@@ -65,9 +77,9 @@ def main() -> None:
     print(f"{'streamed':<22}{100 * live.wer:>7.1f}%{100 * live.cer:>7.1f}%{compute / audio_seconds:>14.4f}"
           f"{f'{same}/{len(rows)}':>11}")  # fmt: skip
     if latencies:
-        print(f"character latency: median {1000 * percentile(latencies, 0.5):.0f} ms, "
-              f"p90 {1000 * percentile(latencies, 0.9):.0f} ms, max {1000 * max(latencies):.0f} ms "
-              f"over {len(latencies)} characters")  # fmt: skip
+        median, p90 = np.percentile(latencies, [50, 90])
+        print(f"character latency: median {1000 * median:.0f} ms, p90 {1000 * p90:.0f} ms, "
+              f"max {1000 * max(latencies):.0f} ms over {len(latencies)} characters")  # fmt: skip
 
 
 if __name__ == "__main__":

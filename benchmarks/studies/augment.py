@@ -8,9 +8,9 @@ a noise manifest (make it with another seed than the training noise), the teleph
 and print WER per arm and condition, with the starting model as the first row.
 
 Usage:
-  python benchmarks/augment.py --init BEST.pt --train TRAIN.jsonl --valid VALID.jsonl \
+  python -m benchmarks.studies.augment --init BEST.pt --train TRAIN.jsonl --valid VALID.jsonl \
       --noise NOISE.jsonl --test-noise TEST_NOISE.jsonl --out DIR TEST.jsonl [...] \
-      [--steps 150] [--batch-seconds 60] [--arms none reverb noise telephone all]
+      [--steps 150] [--batch-seconds 60] [--arms none reverb noise telephone all] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,13 +21,17 @@ import json
 from pathlib import Path
 
 import torch
-from compare_systems import greedy_scores, sample_waves, seeded_sample
 
 import asr
-from asr.audio import load_utterance
-from asr.augment import add_noise, reverberate, room_impulse_response, telephone
-from asr.checkpoint import read_checkpoint
-from asr.manifest import read_manifest, write_manifest
+from asr import add_noise, reverberate, room_impulse_response, telephone
+from benchmarks.harness import (
+    greedy_scores,
+    run_or_smoke,
+    sample_waves,
+    seeded_sample,
+    smoke_corpus,
+    smoke_model,
+)
 
 ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as in the start model
     "none": {},
@@ -82,27 +86,34 @@ def arm_config(start: asr.ExperimentConfig, arm: str, args: argparse.Namespace) 
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("tests", nargs="+", type=Path, help="held-out manifests (real speakers)")
-    parser.add_argument("--init", type=Path, required=True, help="starting checkpoint")
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument(
-        "--valid", type=Path, required=True, help="a sample of it picks nothing: runs end at --steps"
-    )
-    parser.add_argument("--noise", type=Path, required=True, help="noise manifest for training")
-    parser.add_argument(
-        "--test-noise", type=Path, required=True, help="other noise clips for the noisy tests"
-    )
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("tests", nargs="*", type=Path, help="held-out manifests (real speakers)")
+    parser.add_argument("--init", type=Path, help="starting checkpoint")
+    parser.add_argument("--train", type=Path)
+    parser.add_argument("--valid", type=Path, help="a sample of it picks nothing: runs end at --steps")
+    parser.add_argument("--noise", type=Path, help="noise manifest for training")
+    parser.add_argument("--test-noise", type=Path, help="other noise clips for the noisy tests")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--batch-seconds", type=float, default=60.0)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per test set")
-    args = parser.parse_args()
+    return run_or_smoke(parser, argv, run, smoke, "a tiny model, one step per arm, tone clips",
+                        required=("tests", "init", "train", "valid", "noise", "test_noise", "out"))
+
+
+def smoke(args: argparse.Namespace, tmp: Path) -> None:
+    args.train = args.valid = args.noise = smoke_corpus(tmp / "tones", 4)
+    args.test_noise = smoke_corpus(tmp / "other", 2, seed=1)
+    args.init = smoke_model(tmp / "init", args.train)
+    args.tests, args.out, args.steps, args.arms = [args.train], tmp / "out", 1, ["none", "all"]
+
+
+def run(args: argparse.Namespace) -> None:
     start = asr.load_model(args.init)
-    noises = [load_utterance(u) for u in read_manifest(args.test_noise)]
+    noises = [asr.load_utterance(u) for u in asr.read_manifest(args.test_noise)]
     tests = {}
     for manifest in args.tests:
         utts, waves, _ = sample_waves(manifest, args.max_utterances)
@@ -135,11 +146,11 @@ def arm_model(arm: str, start: asr.Recognizer, args: argparse.Namespace) -> asr.
     if arm == "start":
         return start
     last = args.out / arm / "checkpoints" / "last.pt"
-    if last.exists() and read_checkpoint(last)["train_state"]["step"] >= args.steps:
+    if last.exists() and asr.read_checkpoint(last)["train_state"]["step"] >= args.steps:
         return asr.load_model(last)
     (args.out / arm).mkdir(parents=True, exist_ok=True)
-    valid = seeded_sample(read_manifest(args.valid), 20)
-    write_manifest(valid, args.out / arm / "valid.jsonl", relative=False)
+    valid = seeded_sample(asr.read_manifest(args.valid), 20)
+    asr.write_manifest(valid, args.out / arm / "valid.jsonl", relative=False)
     summary = asr.train(arm_config(start.config, arm, args), resume=last.exists(), show_progress=False)
     if summary.steps < args.steps:
         raise SystemExit(f"{arm}: stopped at step {summary.steps} of {args.steps}; rerun to continue it")

@@ -1,0 +1,1 @@
+"""What helps accuracy: model shape, augmentation, ensembles, teachers, other recognisers, LM text."""
