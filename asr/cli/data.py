@@ -1,4 +1,4 @@
-"""``asr prep``, ``validate`` and ``manifest``: the commands that make and check data."""
+"""``asr prep``, ``validate``, ``manifest`` and ``lexicon``: the commands that make and check data."""
 
 from __future__ import annotations
 
@@ -64,6 +64,20 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lexicon(args: argparse.Namespace) -> int:
+    """One line per word: the word, a tab, its ARPAbet phones (CMUdict, else espeak-ng)."""
+    from asr.phones import Lexicon
+
+    words: list[str] = []
+    for item in args.words:
+        path = Path(item)
+        words += path.read_text(encoding="utf-8").split() if path.is_file() else [item]
+    lexicon = Lexicon.cmudict(g2p=not args.no_g2p)
+    for word, phones in lexicon.pronounce(words).items():
+        print(f"{word}\t{' '.join(phones)}")
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("prep", parents=[common], help="write validated manifests for a corpus",
                        description="asr prep CORPUS --help lists a corpus's own arguments.")  # fmt: skip
@@ -107,3 +121,7 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     m.set_defaults(func=cmd_manifest)
 
+    p = sub.add_parser("lexicon", parents=[common], help="ARPAbet pronunciations (CMUdict, espeak-ng)")
+    p.add_argument("words", nargs="+", help="words, or text files whose words to spell")
+    p.add_argument("--no-g2p", action="store_true", help="CMUdict only: unknown words get no phones")
+    p.set_defaults(func=cmd_lexicon)
