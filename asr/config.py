@@ -49,6 +49,16 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class AuxPhonesConfig:
+    """A second CTC head, over ARPAbet phones (asr.phones), on one recurrent layer's output,
+    trained jointly with the character CTC (hierarchical multitask CTC): a small model learns
+    what it hears apart from how English spells it. Training only: export drops the head."""
+
+    layer: int = 2  # the recurrent layer (1 = the first) whose output the head reads
+    weight: float = 0.3  # its loss's weight; the character CTC's is 1
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Conv front end -> recurrent stack -> linear -> log-softmax."""
 
@@ -65,6 +75,7 @@ class ModelConfig:
     # Added to the LSTM forget gates' biases at initialisation (1.0 starts them mostly open, so
     # gradients reach back in time from the first step); 0.0 keeps PyTorch's uniform init.
     forget_bias: float = 0.0
+    aux_phones: AuxPhonesConfig | None = None  # null: none
 
 
 def with_dropout_of(model: ModelConfig, other: ModelConfig) -> ModelConfig:
@@ -250,7 +261,9 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = tree
     for part in parents:
-        node = node.setdefault(part, {})
+        if node.get(part) is None:  # absent, or an optional section left null (model.aux_phones)
+            node[part] = {}
+        node = node[part]
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted}: {part} is not a section")
     node[leaf] = value
@@ -305,6 +318,9 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     if cfg.model.forget_bias and cfg.model.rnn_type != "lstm":
         kind = cfg.model.rnn_type
         problems.append(f"model.forget_bias applies to LSTM forget gates only: set it to 0 for {kind}")
+    aux = cfg.model.aux_phones
+    if aux is not None and (not 1 <= aux.layer <= cfg.model.num_layers or aux.weight <= 0):
+        problems.append(f"model.aux_phones: need 1 <= layer <= {cfg.model.num_layers} and weight > 0")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
         problems.append("features: need 0 < hop_ms <= win_ms")
     if cfg.data.num_workers < -1:

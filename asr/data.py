@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ class Example:
     error: str = ""  # why the audio could not be read (then features has no frames)
     spec_seed: int = -1  # SpecAugment's seed, for a waveform whose features come later
     waveform: torch.Tensor | None = None  # float32 [num_samples] from a dataset with waveforms=True
+    phones: torch.Tensor | None = None  # int64 phone ids (model.aux_phones); empty: a word has none
 
 
 @dataclass
@@ -50,6 +51,9 @@ class Batch:
     # with_features() turns these into it.
     waveforms: torch.Tensor | None = None
     waveform_lengths: torch.Tensor | None = None
+    # model.aux_phones's targets: int64 [B, P_max] zero padded and [B]; length 0: no phone transcript
+    phone_targets: torch.Tensor | None = None
+    phone_lengths: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -63,6 +67,8 @@ class Batch:
             target_lengths=self.target_lengths.to(device, non_blocking=non_blocking),
             waveforms=move(self.waveforms),
             waveform_lengths=move(self.waveform_lengths),
+            phone_targets=move(self.phone_targets),
+            phone_lengths=move(self.phone_lengths),
         )
 
     def with_features(self, extractor: FeatureExtractor, augmenter: Augmenter | None = None) -> Batch:
@@ -116,10 +122,12 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         augmenter: Augmenter | None = None,
         seed: int = 0,
         waveforms: bool = False,
+        phones: Mapping[str, list[int]] | None = None,
     ) -> None:
         self.utterances = list(utterances)
         self.extractor = extractor
         self.waveforms = waveforms  # leave features (and SpecAugment) to Batch.with_features
+        self.phones = phones  # word -> phone ids, for model.aux_phones's targets
         self.normalizer = normalizer
         self.vocab = vocab
         self.augmenter = augmenter if augmenter is not None and augmenter.active else None
@@ -147,8 +155,14 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
     def __getitem__(self, index: int) -> Example:
         utt = self.utterances[index]
         ids: list[int] = []
+        phones = None
         if self.vocab is not None and self.normalizer is not None:
-            ids = self.vocab.encode_known(self.normalizer(utt.text))
+            text = self.normalizer(utt.text)
+            ids = self.vocab.encode_known(text)
+            if self.phones is not None:
+                spelled = [self.phones.get(word) for word in text.split()]
+                phones = torch.tensor([p for s in spelled for p in s or []] if all(spelled) else [],
+                                      dtype=torch.int64)  # fmt: skip
         gen = item_generator(self.seed, self.epoch, index) if self.augmenter is not None else None
         no_frames = torch.zeros(0, self.extractor.cfg.n_mels)
         try:
@@ -156,9 +170,9 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         except AudioError as err:
             return Example(utt.id, no_frames, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
         targets = torch.tensor(ids, dtype=torch.int64)
-        if self.waveforms:
-            return Example(utt.id, no_frames, targets, utt.text, spec_seed=spec_seed, waveform=loaded)
-        return Example(utt.id, loaded, targets, utt.text, spec_seed=spec_seed)
+        features, waveform = (no_frames, loaded) if self.waveforms else (loaded, None)
+        return Example(utt.id, features, targets, utt.text, spec_seed=spec_seed, waveform=waveform,
+                       phones=phones)  # fmt: skip
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -185,6 +199,13 @@ def collate(examples: Sequence[Example]) -> Batch:
         for i, e in enumerate(examples):
             if e.waveform is not None:
                 waveforms[i, : e.waveform.shape[0]] = e.waveform
+    phone_targets = phone_lengths = None
+    if examples[0].phones is not None:
+        phone_lengths = torch.tensor([0 if e.phones is None else e.phones.shape[0] for e in examples])
+        phone_targets = torch.zeros(len(examples), max(int(phone_lengths.max()), 1), dtype=torch.int64)
+        for i, e in enumerate(examples):
+            if e.phones is not None:
+                phone_targets[i, : e.phones.shape[0]] = e.phones
     return Batch(
         utt_ids=[e.utt_id for e in examples],
         features=features,
@@ -196,6 +217,8 @@ def collate(examples: Sequence[Example]) -> Batch:
         spec_seeds=[e.spec_seed for e in examples],
         waveforms=waveforms,
         waveform_lengths=waveform_lengths,
+        phone_targets=phone_targets,
+        phone_lengths=phone_lengths,
     )
 
 

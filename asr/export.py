@@ -86,13 +86,14 @@ def inference_payload(
     payload = read_checkpoint(model)
     config = from_dict(ExperimentConfig, payload["config"])
     decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
+    network = dataclasses.replace(config.model, aux_phones=None)  # a training head: dropped
     slim = {
         "format_version": payload["format_version"],
         "asr_version": payload.get("asr_version", __version__),
-        "config": to_dict(dataclasses.replace(config, decode=decode)),
+        "config": to_dict(dataclasses.replace(config, model=network, decode=decode)),
         "vocabulary": payload["vocabulary"],
         "feature_stats": payload.get("feature_stats"),
-        "model": payload["model"],
+        "model": {k: v for k, v in payload["model"].items() if not k.startswith("phone_head.")},
         "assets_sha256": {path.name: digest(path) for path in written},  # checked on load
     }
     return slim, written

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from asr.config import ModelConfig
+from asr.phones import PHONES
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 _TIME_STRIDES: dict[int, tuple[int, int]] = {1: (1, 1), 2: (2, 1), 4: (2, 2)}  # per conv block
@@ -37,6 +38,8 @@ _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 class ModelOutput(NamedTuple):
     log_probs: torch.Tensor  # float32 [B, T', V], log-softmax over the vocabulary
     output_lengths: torch.Tensor  # int64 [B], valid frames of each row
+    # float32 [B, T', phones + 1] (blank first) from model.aux_phones's head, in training only
+    phone_log_probs: torch.Tensor | None = None
 
 
 def _conv_length(length: L, stride: int) -> L:
@@ -117,6 +120,8 @@ class AcousticModel(nn.Module):
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self.lookahead = LookaheadConv(width, cfg.lookahead) if cfg.lookahead else None
         self.classifier = nn.Linear(width, vocab_size)
+        # training only (export drops it): phones from one recurrent layer, blank first
+        self.phone_head = nn.Linear(width, len(PHONES) + 1) if cfg.aux_phones else None
         # How a bidirectional stack meets a padded batch; all but "padded" are exact.
         # "auto": per-direction passes on CPU (oneDNN), packed sequences on CUDA (cuDNN);
         # "padded": one plain pass, exact only without padding (what export traces).
@@ -159,39 +164,52 @@ class AcousticModel(nn.Module):
             features = features.to(self.input_dtype)
         x, lengths = self.front_end(features, feature_lengths)
         t = x.shape[1]
+        aux = self.cfg.aux_phones
+        tap = aux.layer if aux is not None and self.phone_head is not None and self.training else 0
         mode = self.rnn_input if self.cfg.bidirectional else "padded"  # one direction: padding is harmless
-        if mode == "auto":  # on CPU a batch without padding (one file) needs nothing special
+        if tap:  # one layer's output is needed: the layers run one at a time
+            mode = "per_direction"
+        elif mode == "auto":  # on CPU a batch without padding (one file) needs nothing special
             # per-direction passes need the float weights (an int8 quantized RNN takes packed input)
             per_direction = hasattr(self.rnn, "weight_ih_l0") and not x.is_cuda
             mode = "padded" if bool((lengths == t).all()) else "per_direction" if per_direction else "packed"
+        tapped = None
         if mode == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = self.rnn(packed)
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=t)  # [B, T', H*dirs]
         else:
             if mode == "per_direction":
-                x = self._bidirectional_padded(x, lengths)
+                x, tapped = self._layer_by_layer(x, lengths, tap)
             else:
                 x, _ = self.rnn(x)
             x = x * _frames_kept(lengths, t)[..., None].to(x.dtype)
         if self.lookahead is not None:
             x = self.lookahead(x)
-        return ModelOutput(self.head(x), lengths)
+        phones = None
+        if tapped is not None and self.phone_head is not None:
+            tapped = tapped * _frames_kept(lengths, t)[..., None].to(tapped.dtype)
+            phones = torch.log_softmax(self.phone_head(self.dropout(tapped)).float(), dim=-1)
+        return ModelOutput(self.head(x), lengths, phones)
 
-    def _bidirectional_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The bidirectional stack on a padded batch, exactly as on packed sequences: each
-        layer runs its two directions as unidirectional passes (the backward one over rows
-        reversed within their lengths), so padding only ever follows a row's real frames.
-        On CPU this trains 5.4x faster than packed input, which misses oneDNN's kernels
-        (benchmarks/speed/train_step.py); on CUDA, cuDNN runs packed sequences well, so they stay."""
+    def _layer_by_layer(
+        self, x: torch.Tensor, lengths: torch.Tensor, tap: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The recurrent stack on a padded batch, exactly as on packed sequences, and layer
+        ``tap``'s output (1-based; 0: none). Each layer runs its directions as unidirectional
+        passes (the backward one over rows reversed within their lengths), so padding only ever
+        follows a row's real frames. On CPU this trains 5.4x faster than packed input, which
+        misses oneDNN's kernels (benchmarks/speed/train_step.py); on CUDA, cuDNN runs packed
+        sequences well, so they stay unless a layer's output is wanted."""
         rnn, (b, t, _) = self.rnn, x.shape
         steps = torch.arange(t, device=x.device)[None, :]
         flip = torch.where(_frames_kept(lengths, t), lengths[:, None] - 1 - steps, steps)  # its own inverse
         flip = flip[..., None]
         kernel = _VF_KERNELS[self.cfg.rnn_type]
+        tapped = None
         for layer in range(rnn.num_layers):
             outs = []
-            for suffix in ("", "_reverse"):
+            for suffix in ("", "_reverse") if self.cfg.bidirectional else ("",):
                 weights = [getattr(rnn, f"{name}_l{layer}{suffix}") for name in _WEIGHT_NAMES]
                 h0 = x.new_zeros(1, b, rnn.hidden_size)
                 state = (h0, h0) if self.cfg.rnn_type == "lstm" else h0
@@ -199,9 +217,11 @@ class AcousticModel(nn.Module):
                 out = kernel(inp, state, weights, True, 1, 0.0, self.training, False, True)[0]
                 outs.append(out.gather(1, flip.expand_as(out)) if suffix else out)
             x = torch.cat(outs, dim=-1)
+            if layer + 1 == tap:
+                tapped = x
             if layer < rnn.num_layers - 1 and rnn.dropout:
                 x = nn.functional.dropout(x, rnn.dropout, self.training)
-        return x
+        return x, tapped
 
 
 class LookaheadConv(nn.Module):

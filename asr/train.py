@@ -51,7 +51,9 @@ from asr.trainset import (
     check_resume_config,
     check_texts,
     initial_weights,
+    load_initial_weights,
     make_extractor,
+    phone_targets,
     read_training_data,
 )
 from asr.trainstep import NonFiniteError, Run, TrainState, amp_dtype, ctc_loss, lr_lambda
@@ -164,8 +166,9 @@ def _train(
     features_on = cfg.train.features_on
     if features_on == "auto":
         features_on = "device" if device.type == "cuda" else "loader"
+    phones = phone_targets(normalizer, train_utts) if cfg.model.aux_phones else None
     train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed,
-                               waveforms=features_on == "device")  # fmt: skip
+                               waveforms=features_on == "device", phones=phones)  # fmt: skip
     workers = info.loader_workers(cfg.data.num_workers)
     train_loader = make_loader(
         train_dataset, sampler, workers, cfg.train.seed, pin_memory=device.type == "cuda"
@@ -178,7 +181,7 @@ def _train(
     total_steps = sum(len(sampler.batches(e)) for e in range(cfg.train.epochs))
     model = AcousticModel(cfg.model, cfg.features.n_mels, len(vocab))
     if initial is not None:  # exported checkpoints may hold float16 weights: load_state_dict widens them
-        model.load_state_dict(initial["model"])
+        load_initial_weights(model, initial["model"])
         logger.info("initial weights from %s", cfg.train.init_from)
     model = model.to(device)
     forward: torch.nn.Module = model

@@ -12,6 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from asr.checkpoint import read_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, with_dropout_of
 from asr.data import AsrDataset
@@ -58,6 +60,24 @@ def usable_for_training(
     return report.kept
 
 
+def phone_targets(normalizer: Normalizer, utts: list[Utterance]) -> dict[str, list[int]]:
+    """Each training word's phone ids for model.aux_phones (``asr.phones.PHONES`` index + 1; 0 is
+    CTC's blank): CMUdict's, else espeak-ng's. A row with a word neither spells trains without
+    the phone loss."""
+    from asr.phones import PHONES, Lexicon
+
+    lexicon = Lexicon.cmudict()
+    words = sorted({w for u in utts for w in normalizer(u.text).split()})
+    spelled = lexicon.pronounce(words)
+    index = {p: i + 1 for i, p in enumerate(PHONES)}
+    known = sum(w in lexicon.entries for w in words)
+    unspelled = [w for w in words if not spelled[w]]
+    logger.info("phone targets for %d words: %d from CMUdict, %d from espeak-ng, %d unspelled%s", len(words),
+                known, len(words) - known - len(unspelled), len(unspelled),
+                f" (e.g. {', '.join(unspelled[:5])})" if unspelled else "")  # fmt: skip
+    return {w: [index[p] for p in phones] for w, phones in spelled.items() if phones}
+
+
 def check_texts(
     normalizer: Normalizer,
     vocab: Vocabulary,
@@ -99,9 +119,19 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     path = Path(cfg.train.init_from)
     payload = read_checkpoint(path)
     old = from_dict(ExperimentConfig, payload["config"])
-    old = dataclasses.replace(old, model=with_dropout_of(old.model, cfg.model))
+    # dropout and a phone head (new or dropped) shape no weight the two share
+    old_model = dataclasses.replace(with_dropout_of(old.model, cfg.model), aux_phones=cfg.model.aux_phones)
+    old = dataclasses.replace(old, model=old_model)
     require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload
+
+
+def load_initial_weights(model: torch.nn.Module, weights: dict[str, Any]) -> None:
+    """``train.init_from``'s weights; a phone head (model.aux_phones) that only one side has is
+    left as it is (new: freshly initialised), every other weight must match."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if stray := [k for k in [*missing, *unexpected] if not k.startswith("phone_head.")]:
+        raise ConfigError(f"train.init_from: the weights do not fit the model (e.g. {stray[0]})")
 
 
 def require_same(old: ExperimentConfig, cfg: ExperimentConfig, sections: tuple[str, ...], what: str) -> None:

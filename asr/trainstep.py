@@ -40,6 +40,17 @@ def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch
     )
 
 
+def phone_ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """model.aux_phones's loss: :func:`ctc_loss` over phones, averaged over the rows that have a
+    phone transcript (0 when none has)."""
+    if batch.phone_targets is None or batch.phone_lengths is None:
+        raise ValueError("model.aux_phones needs phone targets in the batch (AsrDataset phones=...)")
+    per_row = F.ctc_loss(log_probs.float().transpose(0, 1), batch.phone_targets, output_lengths,
+                         batch.phone_lengths, blank=0, reduction="none", zero_infinity=True)  # fmt: skip
+    has = (batch.phone_lengths > 0).to(per_row.dtype)
+    return (per_row / batch.phone_lengths.clamp(min=1) * has).sum() / has.sum().clamp(min=1)
+
+
 @dataclass
 class TrainState:
     """Mutable progress, saved in every checkpoint (never part of the config)."""
@@ -156,6 +167,9 @@ class Run:
         ):
             out = self.forward(batch.features, batch.feature_lengths)
         loss = ctc_loss(out.log_probs, out.output_lengths, batch)
+        aux = self.cfg.model.aux_phones
+        if out.phone_log_probs is not None and aux is not None:
+            loss = loss + aux.weight * phone_ctc_loss(out.phone_log_probs, out.output_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
