@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from asr.runtime import MissingDependency
 
@@ -93,14 +95,54 @@ class Lexicon:
 def phone_error_rate(hyps: dict[str, list[str]], refs: dict[str, list[list[str]]]) -> float:
     """Phone edits (jiwer's alignment) over reference phones, each word against its closest
     reference pronunciation."""
-    import jiwer
-
     edits = total = 0
     for word, hyp in hyps.items():
-        scored = []
-        for ref in refs[word]:
-            out = jiwer.process_words(" ".join(ref), " ".join(hyp))
-            scored.append((out.substitutions + out.deletions + out.insertions, len(ref)))
-        best = min(scored)
+        best = min((_phone_edits(ref, hyp), len(ref)) for ref in refs[word])
         edits, total = edits + best[0], total + best[1]
     return edits / max(total, 1)
+
+
+@dataclass(frozen=True)
+class SpellingReport:
+    """Heard right, spelled wrong: of the substituted words, those whose hypothesis sounds exactly
+    as the reference (the same ARPAbet phones: "their" for "there", "kat" for "cat"), and their
+    share of the character edits inside substituted words."""
+
+    substitutions: int
+    sound_alike: int
+    one_phone_apart: int  # substitutions whose words differ by one phone edit (near misses)
+    char_errors: int  # character edits inside every substituted word
+    spelling_char_errors: int  # ... inside the sound-alike ones
+    examples: list[tuple[str, str, int]]  # the most frequent sound-alike pairs and their counts
+
+    @property
+    def spelling_share(self) -> float:
+        return self.spelling_char_errors / max(self.char_errors, 1)
+
+
+def spelling_or_hearing(pairs: Iterable[tuple[str, str]], lexicon: Lexicon, top: int = 10) -> SpellingReport:
+    """Sort substitutions (reference word, hypothesis word) into spelling and hearing errors."""
+    import jiwer
+
+    pairs = [(r, h) for r, h in pairs if r and h and r != h]
+    phones = lexicon.pronounce([w for pair in pairs for w in pair])
+    alike: Counter[tuple[str, str]] = Counter()
+    char_errors = spelling = near = 0
+    for ref, hyp in pairs:
+        out = jiwer.process_characters(ref, hyp)
+        edits = out.substitutions + out.deletions + out.insertions
+        char_errors += edits
+        if phones[ref] and phones[ref] == phones[hyp]:
+            alike[(ref, hyp)] += 1
+            spelling += edits
+        elif phones[ref] and phones[hyp]:
+            near += _phone_edits(phones[ref], phones[hyp]) == 1
+    examples = [(r, h, n) for (r, h), n in alike.most_common(top)]
+    return SpellingReport(len(pairs), sum(alike.values()), near, char_errors, spelling, examples)
+
+
+def _phone_edits(ref: list[str], hyp: list[str]) -> int:
+    import jiwer
+
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    return out.substitutions + out.deletions + out.insertions

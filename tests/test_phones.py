@@ -70,3 +70,26 @@ def test_the_lexicon_command_spells_words_and_files(tmp_path):
     assert lines[:2] == ["hello\tHH AH L OW", "seven\tS EH V AH N"]
     assert lines[2].startswith("blorptastic\tB L")
     assert len(lines) == 3
+
+
+def test_spelling_or_hearing_sorts_substitutions_by_sound(lexicon):
+    from asr.phones import spelling_or_hearing
+
+    pairs = [("there", "their"), ("cat", "kat"), ("cat", "dog"), ("bed", "bad"), ("there", "their")]
+    pairs.append(("a", ""))  # a deletion: not a substitution
+    found = spelling_or_hearing(pairs, lexicon)
+    assert (found.substitutions, found.sound_alike, found.one_phone_apart) == (5, 3, 1)  # bed/bad: EH -> AE
+    assert found.examples[0] == ("there", "their", 2)
+    assert found.char_errors == 2 + 1 + 3 + 1 + 2 and found.spelling_char_errors == 2 + 1 + 2
+
+
+def test_the_report_says_how_much_is_spelling(tmp_path):
+    from asr.report import write_html
+    from tests.test_report import _decode_dir
+
+    rows = [("u1", "s", "there is a cat", "their is a kat"), ("u2", "s", "a dog", "a cog")]
+    folder = _decode_dir(tmp_path / "d", rows)
+    page = write_html(folder).read_text()
+    assert "<h2>Spelling or hearing</h2>" in page
+    assert "Of 3 substituted words, 2 (66.67%) sound exactly as the reference word" in page
+    assert "1 more are one phone apart" in page
