@@ -189,7 +189,7 @@ def pseudo_label(
                 handle.write(
                     json.dumps({k: v for k, v in row.items() if v is not None}, ensure_ascii=False) + "\n"
                 )
-    hours = sum(float(r["duration"]) for r in kept) / 3600  # type: ignore[arg-type]
+    hours = sum(float(r["duration"]) for r in kept) / 3600  # type: ignore[arg-type, misc]
     logger.info("%s: %d of %d rows kept (%.2f h) at confidence >= %g (teacher %s)", output, len(kept),
                 len(rows), hours, min_confidence, teacher)  # fmt: skip
     return {"pseudo": output, "all": everything}

@@ -4,6 +4,7 @@ asr prep CORPUS [CORPUS_DIR] OUT_DIR [...]     corpus -> validated manifests
 asr validate M.jsonl                           rows that cannot train, with reasons
 asr manifest merge|split ...                   combine, or split without speaker leaks
 asr lexicon WORD...|FILE                       ARPAbet pronunciations (CMUdict, else espeak-ng)
+asr teacher M.jsonl -o DIR                     whisper encoder frames for distillation
 asr train CONFIG.yaml [--set k=v] [--resume]   -> exp_dir/checkpoints/{last,best}.pt
 asr evaluate --model CKPT --manifest M.jsonl   WER/CER, hyps.jsonl, errors.txt, report.html
 asr report DECODE_DIR [DECODE_DIR_B]           report.html, or compare.html + bootstrap of two decodes

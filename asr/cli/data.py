@@ -1,4 +1,5 @@
-"""``asr prep``, ``validate``, ``manifest`` and ``lexicon``: the commands that make and check data."""
+"""``asr prep``, ``validate``, ``manifest``, ``lexicon`` and ``teacher``: the commands that make and
+check data."""
 
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ def cmd_lexicon(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher(args: argparse.Namespace) -> int:
+    """Teacher frames for distillation: imported only now (faster-whisper is optional)."""
+    from data_prep.teacher import teacher_frames
+
+    print(teacher_frames(args.manifest, args.out, args.teacher, args.frame_ms, args.shard_size, args.batch,
+                         show_progress=not args.quiet))  # fmt: skip
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("prep", parents=[common], help="write validated manifests for a corpus",
                        description="asr prep CORPUS --help lists a corpus's own arguments.")  # fmt: skip
@@ -125,3 +135,13 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("words", nargs="+", help="words, or text files whose words to spell")
     p.add_argument("--no-g2p", action="store_true", help="CMUdict only: unknown words get no phones")
     p.set_defaults(func=cmd_lexicon)
+
+    p = sub.add_parser("teacher", parents=[common], help="whisper encoder frames for distillation")
+    p.add_argument("manifest", type=Path)
+    p.add_argument("-o", "--out", type=Path, required=True, help="folder for the shards and their index")
+    p.add_argument("--teacher", default="whisper-base")
+    p.add_argument("--frame-ms", type=float, default=40.0,
+                   help="the student's output frame shift (10 ms hop x model.time_stride)")  # fmt: skip
+    p.add_argument("--shard-size", type=int, default=500, help="utterances a shard (the unit of resume)")
+    p.add_argument("--batch", type=int, default=1, help="30 s windows an encoder call")
+    p.set_defaults(func=cmd_teacher)
