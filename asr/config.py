@@ -59,6 +59,15 @@ class AuxPhonesConfig:
 
 
 @dataclass(frozen=True)
+class DistillHeadConfig:
+    """A linear projection of one recurrent layer's output onto a teacher's frames (train.distill
+    says which frames and how much they weigh). Training only: export drops it."""
+
+    layer: int = 2  # the recurrent layer (1 = the first) it reads
+    dims: int = 512  # the teacher's frame size (whisper base: 512)
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Conv front end -> recurrent stack -> linear -> log-softmax."""
 
@@ -76,6 +85,7 @@ class ModelConfig:
     # gradients reach back in time from the first step); 0.0 keeps PyTorch's uniform init.
     forget_bias: float = 0.0
     aux_phones: AuxPhonesConfig | None = None  # null: none
+    distill_head: DistillHeadConfig | None = None  # null: none
 
 
 def with_dropout_of(model: ModelConfig, other: ModelConfig) -> ModelConfig:
@@ -115,6 +125,16 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Distillation from stored teacher frames (``asr teacher``) through model.distill_head:
+    L1 + cosine loss (as DistilHuBERT), weighted beside the character CTC. Rows with frames and
+    a transcript train on both, rows with frames only on this alone, rows without frames on CTC."""
+
+    frames: str = ""  # the folder asr teacher wrote
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 20
     max_steps: int = 0  # > 0: stop after this many optimiser steps (the schedule is unchanged)
@@ -139,6 +159,7 @@ class TrainConfig:
     # Fine-tuning: start from this checkpoint's weights and vocabulary (same model config); the
     # optimiser, schedule and progress start afresh. "" = random initialisation.
     init_from: str = ""
+    distill: DistillConfig | None = None  # null: none
 
 
 def _flag(default: Any, help: str, flag: str = "", **argparse_options: Any) -> Any:  # noqa: A002
@@ -318,9 +339,13 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     if cfg.model.forget_bias and cfg.model.rnn_type != "lstm":
         kind = cfg.model.rnn_type
         problems.append(f"model.forget_bias applies to LSTM forget gates only: set it to 0 for {kind}")
-    aux = cfg.model.aux_phones
+    aux, head, distill = cfg.model.aux_phones, cfg.model.distill_head, cfg.train.distill
     if aux is not None and (not 1 <= aux.layer <= cfg.model.num_layers or aux.weight <= 0):
         problems.append(f"model.aux_phones: need 1 <= layer <= {cfg.model.num_layers} and weight > 0")
+    if head is not None and (not 1 <= head.layer <= cfg.model.num_layers or head.dims < 1):
+        problems.append(f"model.distill_head: need 1 <= layer <= {cfg.model.num_layers} and dims >= 1")
+    if distill is not None and (head is None or not distill.frames or distill.weight <= 0):
+        problems.append("train.distill needs model.distill_head, frames (a teacher folder) and weight > 0")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
         problems.append("features: need 0 < hop_ms <= win_ms")
     if cfg.data.num_workers < -1:

@@ -15,11 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
-from asr.audio import AudioError, load_utterance
+from asr.audio import SAMPLE_RATE, AudioError, load_utterance
 from asr.augment import Augmenter, item_generator
 from asr.features import FeatureExtractor, num_frames
+from asr.frames import TeacherFrames
 from asr.manifest import Utterance
 from asr.text import Normalizer, Vocabulary
 
@@ -34,6 +36,7 @@ class Example:
     spec_seed: int = -1  # SpecAugment's seed, for a waveform whose features come later
     waveform: torch.Tensor | None = None  # float32 [num_samples] from a dataset with waveforms=True
     phones: torch.Tensor | None = None  # int64 phone ids (model.aux_phones); empty: a word has none
+    teacher: torch.Tensor | None = None  # float32 [frames, dims] (train.distill), on this row's timeline
 
 
 @dataclass
@@ -54,6 +57,9 @@ class Batch:
     # model.aux_phones's targets: int64 [B, P_max] zero padded and [B]; length 0: no phone transcript
     phone_targets: torch.Tensor | None = None
     phone_lengths: torch.Tensor | None = None
+    # train.distill's targets: float32 [B, N_max, dims] zero padded and [B]; length 0: no frames
+    teacher_frames: torch.Tensor | None = None
+    teacher_lengths: torch.Tensor | None = None
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -69,6 +75,8 @@ class Batch:
             waveform_lengths=move(self.waveform_lengths),
             phone_targets=move(self.phone_targets),
             phone_lengths=move(self.phone_lengths),
+            teacher_frames=move(self.teacher_frames),
+            teacher_lengths=move(self.teacher_lengths),
         )
 
     def with_features(self, extractor: FeatureExtractor, augmenter: Augmenter | None = None) -> Batch:
@@ -123,11 +131,13 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
         seed: int = 0,
         waveforms: bool = False,
         phones: Mapping[str, list[int]] | None = None,
+        teacher: TeacherFrames | None = None,
     ) -> None:
         self.utterances = list(utterances)
         self.extractor = extractor
         self.waveforms = waveforms  # leave features (and SpecAugment) to Batch.with_features
         self.phones = phones  # word -> phone ids, for model.aux_phones's targets
+        self.teacher = teacher  # utterance id -> [frames, dims] (asr.frames.TeacherFrames), for train.distill
         self.normalizer = normalizer
         self.vocab = vocab
         self.augmenter = augmenter if augmenter is not None and augmenter.active else None
@@ -171,8 +181,25 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
             return Example(utt.id, no_frames, torch.zeros(0, dtype=torch.int64), utt.text, error=str(err))
         targets = torch.tensor(ids, dtype=torch.int64)
         features, waveform = (no_frames, loaded) if self.waveforms else (loaded, None)
+        teacher = None
+        if self.teacher is not None and utt.id in self.teacher:
+            frames = waveform.shape[0] if waveform is not None else None
+            teacher = self._on_timeline(utt, self.teacher[utt.id], features.shape[0], frames)
         return Example(utt.id, features, targets, utt.text, spec_seed=spec_seed, waveform=waveform,
-                       phones=phones)  # fmt: skip
+                       phones=phones, teacher=teacher)  # fmt: skip
+
+    def _on_timeline(
+        self, utt: Utterance, stored: Any, feature_frames: int, samples: int | None
+    ) -> torch.Tensor:
+        """A row's teacher frames, stretched as speed perturbation stretched its audio (the
+        stored frames follow the clip as recorded)."""
+        frames = torch.from_numpy(np.asarray(stored, dtype=np.float32))
+        recorded = num_frames(round(utt.duration * SAMPLE_RATE), self.extractor.cfg)
+        now = num_frames(samples, self.extractor.cfg) if samples is not None else feature_frames
+        if frames.shape[0] < 2 or abs(now / max(recorded, 1) - 1) < 0.01:
+            return frames
+        size = max(1, round(frames.shape[0] * now / recorded))
+        return torch.nn.functional.interpolate(frames.T[None], size=size, mode="linear")[0].T
 
 
 def collate(examples: Sequence[Example]) -> Batch:
@@ -199,6 +226,14 @@ def collate(examples: Sequence[Example]) -> Batch:
         for i, e in enumerate(examples):
             if e.waveform is not None:
                 waveforms[i, : e.waveform.shape[0]] = e.waveform
+    teacher_frames = teacher_lengths = None
+    if any(e.teacher is not None for e in examples):
+        teacher_lengths = torch.tensor([0 if e.teacher is None else e.teacher.shape[0] for e in examples])
+        dims = next(e.teacher.shape[1] for e in examples if e.teacher is not None)
+        teacher_frames = torch.zeros(len(examples), int(teacher_lengths.max()), dims)
+        for i, e in enumerate(examples):
+            if e.teacher is not None:
+                teacher_frames[i, : e.teacher.shape[0]] = e.teacher
     phone_targets = phone_lengths = None
     if examples[0].phones is not None:
         phone_lengths = torch.tensor([0 if e.phones is None else e.phones.shape[0] for e in examples])
@@ -219,6 +254,8 @@ def collate(examples: Sequence[Example]) -> Batch:
         waveform_lengths=waveform_lengths,
         phone_targets=phone_targets,
         phone_lengths=phone_lengths,
+        teacher_frames=teacher_frames,
+        teacher_lengths=teacher_lengths,
     )
 
 

@@ -44,7 +44,7 @@ from asr.checkpoint import (
 from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
 from asr.files import atomic_output
 from asr.integrity import check_file, digest, seal_file
-from asr.model import AcousticModel, ModelOutput
+from asr.model import TRAINING_HEADS, AcousticModel, ModelOutput
 from asr.precision import quantize_onnx
 from asr.recognizer import Recognizer
 from asr.runtime import MissingDependency
@@ -86,14 +86,14 @@ def inference_payload(
     payload = read_checkpoint(model)
     config = from_dict(ExperimentConfig, payload["config"])
     decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
-    network = dataclasses.replace(config.model, aux_phones=None)  # a training head: dropped
+    network = dataclasses.replace(config.model, aux_phones=None, distill_head=None)  # training heads: dropped
     slim = {
         "format_version": payload["format_version"],
         "asr_version": payload.get("asr_version", __version__),
         "config": to_dict(dataclasses.replace(config, model=network, decode=decode)),
         "vocabulary": payload["vocabulary"],
         "feature_stats": payload.get("feature_stats"),
-        "model": {k: v for k, v in payload["model"].items() if not k.startswith("phone_head.")},
+        "model": {k: v for k, v in payload["model"].items() if not k.startswith(TRAINING_HEADS)},
         "assets_sha256": {path.name: digest(path) for path in written},  # checked on load
     }
     return slim, written

@@ -12,7 +12,7 @@ Loss, decoding and data handling live elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
@@ -40,6 +40,11 @@ class ModelOutput(NamedTuple):
     output_lengths: torch.Tensor  # int64 [B], valid frames of each row
     # float32 [B, T', phones + 1] (blank first) from model.aux_phones's head, in training only
     phone_log_probs: torch.Tensor | None = None
+    # [B, T', dims] model.distill_head's prediction of the teacher's frames, in training only
+    teacher_pred: torch.Tensor | None = None
+
+
+TRAINING_HEADS = ("phone_head.", "distill_head.")  # weights that only training uses; export drops them
 
 
 def _conv_length(length: L, stride: int) -> L:
@@ -120,8 +125,9 @@ class AcousticModel(nn.Module):
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         self.lookahead = LookaheadConv(width, cfg.lookahead) if cfg.lookahead else None
         self.classifier = nn.Linear(width, vocab_size)
-        # training only (export drops it): phones from one recurrent layer, blank first
+        # training only (export drops them): phones (blank first), a teacher's frames
         self.phone_head = nn.Linear(width, len(PHONES) + 1) if cfg.aux_phones else None
+        self.distill_head = nn.Linear(width, cfg.distill_head.dims) if cfg.distill_head else None
         # How a bidirectional stack meets a padded batch; all but "padded" are exact.
         # "auto": per-direction passes on CPU (oneDNN), packed sequences on CUDA (cuDNN);
         # "padded": one plain pass, exact only without padding (what export traces).
@@ -164,39 +170,48 @@ class AcousticModel(nn.Module):
             features = features.to(self.input_dtype)
         x, lengths = self.front_end(features, feature_lengths)
         t = x.shape[1]
-        aux = self.cfg.aux_phones
-        tap = aux.layer if aux is not None and self.phone_head is not None and self.training else 0
+        taps = self._taps() if self.training else {}
         mode = self.rnn_input if self.cfg.bidirectional else "padded"  # one direction: padding is harmless
-        if tap:  # one layer's output is needed: the layers run one at a time
+        if taps:  # a layer's output is needed: the layers run one at a time
             mode = "per_direction"
         elif mode == "auto":  # on CPU a batch without padding (one file) needs nothing special
             # per-direction passes need the float weights (an int8 quantized RNN takes packed input)
             per_direction = hasattr(self.rnn, "weight_ih_l0") and not x.is_cuda
             mode = "padded" if bool((lengths == t).all()) else "per_direction" if per_direction else "packed"
-        tapped = None
+        tapped: dict[int, torch.Tensor] = {}
         if mode == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = self.rnn(packed)
             x, _ = pad_packed_sequence(out, batch_first=True, total_length=t)  # [B, T', H*dirs]
         else:
             if mode == "per_direction":
-                x, tapped = self._layer_by_layer(x, lengths, tap)
+                x, tapped = self._layer_by_layer(x, lengths, set(taps.values()))
             else:
                 x, _ = self.rnn(x)
             x = x * _frames_kept(lengths, t)[..., None].to(x.dtype)
         if self.lookahead is not None:
             x = self.lookahead(x)
-        phones = None
-        if tapped is not None and self.phone_head is not None:
-            tapped = tapped * _frames_kept(lengths, t)[..., None].to(tapped.dtype)
-            phones = torch.log_softmax(self.phone_head(self.dropout(tapped)).float(), dim=-1)
-        return ModelOutput(self.head(x), lengths, phones)
+        heads: dict[str, torch.Tensor] = {}
+        for name, layer in taps.items():
+            hidden = self.dropout(tapped[layer] * _frames_kept(lengths, t)[..., None].to(x.dtype))
+            heads[name] = getattr(self, name)(hidden).float()
+        phones = torch.log_softmax(heads["phone_head"], dim=-1) if "phone_head" in heads else None
+        return ModelOutput(self.head(x), lengths, phones, heads.get("distill_head"))
+
+    def _taps(self) -> dict[str, int]:
+        """Training head -> the recurrent layer (1-based) it reads."""
+        taps = {}
+        if self.phone_head is not None and self.cfg.aux_phones is not None:
+            taps["phone_head"] = self.cfg.aux_phones.layer
+        if self.distill_head is not None and self.cfg.distill_head is not None:
+            taps["distill_head"] = self.cfg.distill_head.layer
+        return taps
 
     def _layer_by_layer(
-        self, x: torch.Tensor, lengths: torch.Tensor, tap: int = 0
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The recurrent stack on a padded batch, exactly as on packed sequences, and layer
-        ``tap``'s output (1-based; 0: none). Each layer runs its directions as unidirectional
+        self, x: torch.Tensor, lengths: torch.Tensor, taps: Collection[int] = ()
+    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The recurrent stack on a padded batch, exactly as on packed sequences, and the
+        outputs of the layers in ``taps`` (1-based). Each layer runs its directions as unidirectional
         passes (the backward one over rows reversed within their lengths), so padding only ever
         follows a row's real frames. On CPU this trains 5.4x faster than packed input, which
         misses oneDNN's kernels (benchmarks/speed/train_step.py); on CUDA, cuDNN runs packed
@@ -206,7 +221,7 @@ class AcousticModel(nn.Module):
         flip = torch.where(_frames_kept(lengths, t), lengths[:, None] - 1 - steps, steps)  # its own inverse
         flip = flip[..., None]
         kernel = _VF_KERNELS[self.cfg.rnn_type]
-        tapped = None
+        tapped = {}
         for layer in range(rnn.num_layers):
             outs = []
             for suffix in ("", "_reverse") if self.cfg.bidirectional else ("",):
@@ -217,8 +232,8 @@ class AcousticModel(nn.Module):
                 out = kernel(inp, state, weights, True, 1, 0.0, self.training, False, True)[0]
                 outs.append(out.gather(1, flip.expand_as(out)) if suffix else out)
             x = torch.cat(outs, dim=-1)
-            if layer + 1 == tap:
-                tapped = x
+            if layer + 1 in taps:
+                tapped[layer + 1] = x
             if layer < rnn.num_layers - 1 and rnn.dropout:
                 x = nn.functional.dropout(x, rnn.dropout, self.training)
         return x, tapped

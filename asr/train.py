@@ -53,6 +53,7 @@ from asr.trainset import (
     initial_weights,
     load_initial_weights,
     make_extractor,
+    open_teacher,
     phone_targets,
     read_training_data,
 )
@@ -148,7 +149,8 @@ def _train(
 
     # Data: manifests -> vocabulary -> checks -> feature extractor -> loaders.
     normalizer = Normalizer(cfg.text)
-    train_utts, valid_utts = read_training_data(cfg, normalizer)
+    teacher = open_teacher(cfg)
+    train_utts, valid_utts = read_training_data(cfg, normalizer, teacher.index if teacher else ())
     if resumed is not None or initial is not None:
         vocab = Vocabulary((resumed or initial or {})["vocabulary"])
     else:
@@ -168,7 +170,7 @@ def _train(
         features_on = "device" if device.type == "cuda" else "loader"
     phones = phone_targets(normalizer, train_utts) if cfg.model.aux_phones else None
     train_dataset = AsrDataset(train_utts, extractor, normalizer, vocab, augmenter, cfg.train.seed,
-                               waveforms=features_on == "device", phones=phones)  # fmt: skip
+                               waveforms=features_on == "device", phones=phones, teacher=teacher)  # fmt: skip
     workers = info.loader_workers(cfg.data.num_workers)
     train_loader = make_loader(
         train_dataset, sampler, workers, cfg.train.seed, pin_memory=device.type == "cuda"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,18 @@ from asr.checkpoint import read_checkpoint
 from asr.config import ConfigError, ExperimentConfig, from_dict, with_dropout_of
 from asr.data import AsrDataset
 from asr.features import FeatureExtractor, global_stats
+from asr.frames import TeacherFrames
 from asr.manifest import Utterance, read_manifest
+from asr.model import TRAINING_HEADS
 from asr.text import Normalizer, Vocabulary, unknown_report
-from asr.validate import Limits, validate
+from asr.validate import Limits, ValidationReport, validate
 
 logger = logging.getLogger("asr.train")
 STATS_UTTERANCES = 2000  # utterances sampled for global mean/variance statistics
 
 
 def read_training_data(
-    cfg: ExperimentConfig, normalizer: Normalizer
+    cfg: ExperimentConfig, normalizer: Normalizer, with_frames: Collection[str] = ()
 ) -> tuple[list[Utterance], list[Utterance]]:
     """The usable training rows (:func:`usable_for_training`) and the validation rows."""
     if not cfg.data.train_manifest or not cfg.data.valid_manifest:
@@ -36,18 +39,27 @@ def read_training_data(
     valid_utts = read_manifest(cfg.data.valid_manifest)
     if not train_utts or not valid_utts:
         raise ValueError("no training or no validation utterances to use")
-    return usable_for_training(cfg, normalizer, train_utts), valid_utts
+    return usable_for_training(cfg, normalizer, train_utts, with_frames), valid_utts
 
 
 def usable_for_training(
-    cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance]
+    cfg: ExperimentConfig, normalizer: Normalizer, utts: list[Utterance], with_frames: Collection[str] = ()
 ) -> list[Utterance]:
     """Leave out, naming them, rows that cannot teach anything, by ``asr validate``'s rules:
-    longer than ``data.max_duration``, an empty transcript, or a label with more characters than
+    longer than ``data.max_duration``, an empty transcript (unless the row has teacher frames,
+    ``with_frames``: it trains on distillation alone), or a label with more characters than
     the model has output frames (CTC-infeasible). Audio is read later, one file at a time."""
     limits = Limits(min_duration=0.0, max_duration=cfg.data.max_duration, alphabet=None,
                     features=cfg.features, model=cfg.model, check_audio=False)  # fmt: skip
     report = validate(utts, normalizer, limits)
+    with_frames = set(with_frames)
+    frames_only = {u.id for u, why in report.rejected if why == "empty transcript" and u.id in with_frames}
+    if frames_only:
+        logger.info("%d training utterances without a transcript train on the teacher's frames alone",
+                    len(frames_only))  # fmt: skip
+        kept = {u.id for u in report.kept} | frames_only
+        rejected = [(u, why) for u, why in report.rejected if u.id not in frames_only]
+        report = ValidationReport([u for u in utts if u.id in kept], rejected)
     hints = {"too long": f"data.max_duration={cfg.data.max_duration:g} s",
              "label too long for its audio": "lower model.time_stride?"}  # fmt: skip
     for kind, count in report.reasons().most_common():
@@ -119,18 +131,34 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     path = Path(cfg.train.init_from)
     payload = read_checkpoint(path)
     old = from_dict(ExperimentConfig, payload["config"])
-    # dropout and a phone head (new or dropped) shape no weight the two share
-    old_model = dataclasses.replace(with_dropout_of(old.model, cfg.model), aux_phones=cfg.model.aux_phones)
+    # dropout and training heads (new or dropped) shape no weight the two share
+    old_model = dataclasses.replace(with_dropout_of(old.model, cfg.model), aux_phones=cfg.model.aux_phones,
+                                    distill_head=cfg.model.distill_head)  # fmt: skip
     old = dataclasses.replace(old, model=old_model)
     require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload
 
 
+def open_teacher(cfg: ExperimentConfig) -> TeacherFrames | None:
+    """train.distill's stored frames, checked to fit the model: their size, and their frame
+    shift against the model's output frame shift (features.hop_ms x model.time_stride)."""
+    if cfg.train.distill is None or cfg.model.distill_head is None:
+        return None
+    frames = TeacherFrames(cfg.train.distill.frames)
+    shift = cfg.features.hop_ms * cfg.model.time_stride
+    if frames.info.dims != cfg.model.distill_head.dims or abs(frames.info.frame_ms - shift) > 1e-6:
+        have = f"{frames.info.dims} dims every {frames.info.frame_ms:g} ms"
+        need = f"{cfg.model.distill_head.dims} every {shift:g} ms"
+        raise ConfigError(f"train.distill.frames {frames.folder}: {have}, the model needs {need} "
+                          "(asr teacher --frame-ms)")  # fmt: skip
+    return frames
+
+
 def load_initial_weights(model: torch.nn.Module, weights: dict[str, Any]) -> None:
-    """``train.init_from``'s weights; a phone head (model.aux_phones) that only one side has is
-    left as it is (new: freshly initialised), every other weight must match."""
+    """``train.init_from``'s weights; a training head (model.aux_phones, model.distill_head) that
+    only one side has is left as it is (new: freshly initialised), every other weight must match."""
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    if stray := [k for k in [*missing, *unexpected] if not k.startswith("phone_head.")]:
+    if stray := [k for k in [*missing, *unexpected] if not k.startswith(TRAINING_HEADS)]:
         raise ConfigError(f"train.init_from: the weights do not fit the model (e.g. {stray[0]})")
 
 

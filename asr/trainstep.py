@@ -28,27 +28,41 @@ logger = logging.getLogger(__name__)
 
 
 def ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean CTC loss in fp32; the one ``[B, T', V] -> [T', B, V]`` transpose of the pipeline."""
-    return F.ctc_loss(
-        log_probs.float().transpose(0, 1),
-        batch.targets,
-        output_lengths,
-        batch.target_lengths,
-        blank=0,
-        reduction="mean",
-        zero_infinity=True,  # an infeasible label (too long for its audio) gives 0, not inf
-    )
+    """The character CTC loss: :func:`masked_ctc` of the batch's transcripts."""
+    return masked_ctc(log_probs, output_lengths, batch.targets, batch.target_lengths)
+
+
+def masked_ctc(
+    log_probs: torch.Tensor, output_lengths: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor
+) -> torch.Tensor:
+    """CTC loss in fp32, each row's divided by its target length, averaged over the rows that
+    have a target (a row of length 0, e.g. distillation only, adds nothing; as PyTorch's "mean"
+    when every row has one). The one ``[B, T', V] -> [T', B, V]`` transpose of the pipeline."""
+    per_row = F.ctc_loss(log_probs.float().transpose(0, 1), targets, output_lengths, target_lengths, blank=0,
+                         reduction="none", zero_infinity=True)  # an infeasible label gives 0, not inf
+    has = (target_lengths > 0).to(per_row.dtype)
+    return (per_row / target_lengths.clamp(min=1) * has).sum() / has.sum().clamp(min=1)
 
 
 def phone_ctc_loss(log_probs: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """model.aux_phones's loss: :func:`ctc_loss` over phones, averaged over the rows that have a
-    phone transcript (0 when none has)."""
+    """model.aux_phones's loss: :func:`masked_ctc` of the batch's phone transcripts."""
     if batch.phone_targets is None or batch.phone_lengths is None:
         raise ValueError("model.aux_phones needs phone targets in the batch (AsrDataset phones=...)")
-    per_row = F.ctc_loss(log_probs.float().transpose(0, 1), batch.phone_targets, output_lengths,
-                         batch.phone_lengths, blank=0, reduction="none", zero_infinity=True)  # fmt: skip
-    has = (batch.phone_lengths > 0).to(per_row.dtype)
-    return (per_row / batch.phone_lengths.clamp(min=1) * has).sum() / has.sum().clamp(min=1)
+    return masked_ctc(log_probs, output_lengths, batch.phone_targets, batch.phone_lengths)
+
+
+def distill_loss(pred: torch.Tensor, output_lengths: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """train.distill's loss, as DistilHuBERT's: per frame, the mean absolute difference minus log
+    sigmoid of the cosine similarity, averaged over the frames both sides have (rows without
+    teacher frames add nothing)."""
+    if batch.teacher_frames is None or batch.teacher_lengths is None:
+        return pred.sum() * 0.0  # no row of this batch has frames
+    n = min(pred.shape[1], batch.teacher_frames.shape[1])
+    p, q = pred[:, :n].float(), batch.teacher_frames[:, :n].float()
+    both = torch.minimum(output_lengths, batch.teacher_lengths)
+    keep = (torch.arange(n, device=p.device)[None, :] < both[:, None]).to(p.dtype)
+    per_frame = (p - q).abs().mean(-1) - F.logsigmoid(F.cosine_similarity(p, q, dim=-1))
+    return (per_frame * keep).sum() / keep.sum().clamp(min=1)
 
 
 @dataclass
@@ -167,9 +181,11 @@ class Run:
         ):
             out = self.forward(batch.features, batch.feature_lengths)
         loss = ctc_loss(out.log_probs, out.output_lengths, batch)
-        aux = self.cfg.model.aux_phones
+        aux, distill = self.cfg.model.aux_phones, self.cfg.train.distill
         if out.phone_log_probs is not None and aux is not None:
             loss = loss + aux.weight * phone_ctc_loss(out.phone_log_probs, out.output_lengths, batch)
+        if out.teacher_pred is not None and distill is not None:
+            loss = loss + distill.weight * distill_loss(out.teacher_pred, out.output_lengths, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
