@@ -17,7 +17,16 @@ from __future__ import annotations
 from asr.audio import SAMPLE_RATE, load_audio, load_utterance
 from asr.augment import add_noise, reverberate, room_impulse_response, telephone
 from asr.checkpoint import read_checkpoint
-from asr.config import DecodeConfig, ExperimentConfig, FeatureConfig, ModelConfig, TextConfig, load_config
+from asr.config import (
+                        AuxPhonesConfig,
+                        DecodeConfig,
+                        DistillHeadConfig,
+                        ExperimentConfig,
+                        FeatureConfig,
+                        ModelConfig,  # fmt: skip
+                        TextConfig,
+                        load_config,
+)
 from asr.data import Batch
 from asr.decode import make_decoder
 from asr.evaluate import evaluate
@@ -32,15 +41,17 @@ from asr.recognizer import Recognizer
 from asr.stream import Streamer
 from asr.text import Normalizer
 from asr.train import train
-from asr.trainstep import ctc_loss
+from asr.trainstep import ctc_loss, distill_loss, phone_ctc_loss
 from asr.transcribe import Transcript, transcribe
 from asr.version import __version__
 
 __all__ = [
     "SAMPLE_RATE",
     "AcousticModel",
+    "AuxPhonesConfig",
     "Batch",
     "DecodeConfig",
+    "DistillHeadConfig",
     "ErrorReport",
     "ExperimentConfig",
     "FeatureConfig",
@@ -58,6 +69,7 @@ __all__ = [
     "count_parameters",
     "cpu_has_bf16",
     "ctc_loss",
+    "distill_loss",
     "evaluate",
     "export_graph",
     "load_audio",
@@ -66,6 +78,7 @@ __all__ = [
     "load_utterance",
     "make_decoder",
     "paired_bootstrap",
+    "phone_ctc_loss",
     "read_checkpoint",
     "read_manifest",
     "reverberate",

@@ -14,7 +14,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 # script -> what its smoke output must hold (a behaviour where the tiny data allows one)
 EXPECTED = {
     "speed/throughput": ["default (lstm 3x256, stride 2)", "lstm 5x512, stride 4"],
-    "speed/train_step": ["DS2-style lstm 3x256", "per-direction (CPU default)"],
+    "speed/train_step": ["DS2-style lstm 3x256", "per-direction (CPU default)", "+ phone head",
+                         "+ distillation head"],
     "speed/inference_batch": ["transcripts differ from the baseline's at caps: none"],
     "speed/decoding": ["greedy", "beam 10, no LM", "beam 10, model.lm.bin"],
     "speed/precision": ["bf16", "int8", "onnx fp32"],
