@@ -41,7 +41,7 @@ from asr.recognizer import Recognizer
 from asr.stream import Streamer
 from asr.text import Normalizer
 from asr.train import train
-from asr.trainstep import ctc_loss, distill_loss, phone_ctc_loss
+from asr.trainstep import ctc_loss, distill_loss, phone_ctc_loss, training_loss
 from asr.transcribe import Transcript, transcribe
 from asr.version import __version__
 
@@ -86,6 +86,7 @@ __all__ = [
     "score",
     "telephone",
     "train",
+    "training_loss",
     "transcribe",
     "write_manifest",
 ]

@@ -219,28 +219,9 @@ def collate(examples: Sequence[Example]) -> Batch:
     for i, e in enumerate(examples):
         features[i, : e.features.shape[0]] = e.features
         targets[i, : e.targets.shape[0]] = e.targets
-    waveforms = waveform_lengths = None
-    if examples[0].waveform is not None:
-        waveform_lengths = torch.tensor([e.waveform.shape[0] for e in examples if e.waveform is not None])
-        waveforms = torch.zeros(len(examples), int(waveform_lengths.max()))
-        for i, e in enumerate(examples):
-            if e.waveform is not None:
-                waveforms[i, : e.waveform.shape[0]] = e.waveform
-    teacher_frames = teacher_lengths = None
-    if any(e.teacher is not None for e in examples):
-        teacher_lengths = torch.tensor([0 if e.teacher is None else e.teacher.shape[0] for e in examples])
-        dims = next(e.teacher.shape[1] for e in examples if e.teacher is not None)
-        teacher_frames = torch.zeros(len(examples), int(teacher_lengths.max()), dims)
-        for i, e in enumerate(examples):
-            if e.teacher is not None:
-                teacher_frames[i, : e.teacher.shape[0]] = e.teacher
-    phone_targets = phone_lengths = None
-    if examples[0].phones is not None:
-        phone_lengths = torch.tensor([0 if e.phones is None else e.phones.shape[0] for e in examples])
-        phone_targets = torch.zeros(len(examples), max(int(phone_lengths.max()), 1), dtype=torch.int64)
-        for i, e in enumerate(examples):
-            if e.phones is not None:
-                phone_targets[i, : e.phones.shape[0]] = e.phones
+    waveforms, waveform_lengths = _padded([e.waveform for e in examples])
+    teacher_frames, teacher_lengths = _padded([e.teacher for e in examples])
+    phone_targets, phone_lengths = _padded([e.phones for e in examples])
     return Batch(
         utt_ids=[e.utt_id for e in examples],
         features=features,
@@ -257,6 +238,20 @@ def collate(examples: Sequence[Example]) -> Batch:
         teacher_frames=teacher_frames,
         teacher_lengths=teacher_lengths,
     )
+
+
+def _padded(rows: list[torch.Tensor | None]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Optional per-row tensors (``[n, ...]``) zero padded to ``[B, max(n, 1), ...]`` and their
+    lengths, a missing row counting 0; (None, None) when no row has one."""
+    present = [r for r in rows if r is not None]
+    if not present:
+        return None, None
+    lengths = torch.tensor([0 if r is None else r.shape[0] for r in rows])
+    out = torch.zeros(len(rows), max(int(lengths.max()), 1), *present[0].shape[1:], dtype=present[0].dtype)
+    for i, r in enumerate(rows):
+        if r is not None:
+            out[i, : r.shape[0]] = r
+    return out, lengths
 
 
 class DurationBucketSampler(torch.utils.data.Sampler[list[int]]):

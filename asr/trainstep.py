@@ -20,7 +20,7 @@ from asr.checkpoint import build_payload, save_checkpoint
 from asr.config import ExperimentConfig, from_dict
 from asr.data import Batch
 from asr.features import FeatureExtractor
-from asr.model import AcousticModel
+from asr.model import AcousticModel, ModelOutput
 from asr.runtime import UserError, rng_state, seed_everything, set_rng_state
 from asr.text import Vocabulary
 
@@ -63,6 +63,16 @@ def distill_loss(pred: torch.Tensor, output_lengths: torch.Tensor, batch: Batch)
     keep = (torch.arange(n, device=p.device)[None, :] < both[:, None]).to(p.dtype)
     per_frame = (p - q).abs().mean(-1) - F.logsigmoid(F.cosine_similarity(p, q, dim=-1))
     return (per_frame * keep).sum() / keep.sum().clamp(min=1)
+
+
+def training_loss(out: ModelOutput, batch: Batch, phone_weight: float, distill_weight: float) -> torch.Tensor:
+    """The character CTC plus each training head's loss that ``out`` holds, at its weight."""
+    loss = ctc_loss(out.log_probs, out.output_lengths, batch)
+    if out.phone_log_probs is not None and phone_weight:
+        loss = loss + phone_weight * phone_ctc_loss(out.phone_log_probs, out.output_lengths, batch)
+    if out.teacher_pred is not None and distill_weight:
+        loss = loss + distill_weight * distill_loss(out.teacher_pred, out.output_lengths, batch)
+    return loss
 
 
 @dataclass
@@ -180,12 +190,8 @@ class Run:
             self.device.type, dtype=self.amp_dtype or torch.float32, enabled=bool(self.amp_dtype)
         ):
             out = self.forward(batch.features, batch.feature_lengths)
-        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
         aux, distill = self.cfg.model.aux_phones, self.cfg.train.distill
-        if out.phone_log_probs is not None and aux is not None:
-            loss = loss + aux.weight * phone_ctc_loss(out.phone_log_probs, out.output_lengths, batch)
-        if out.teacher_pred is not None and distill is not None:
-            loss = loss + distill.weight * distill_loss(out.teacher_pred, out.output_lengths, batch)
+        loss = training_loss(out, batch, aux.weight if aux else 0.0, distill.weight if distill else 0.0)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)

@@ -25,9 +25,7 @@ from asr import (
     FeatureExtractor,
     ModelConfig,
     count_parameters,
-    ctc_loss,
-    distill_loss,  # fmt: skip
-    phone_ctc_loss,
+    training_loss,
 )
 from benchmarks.harness import seconds_per_call
 
@@ -73,11 +71,7 @@ def time_training(
     def step() -> None:
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = model(batch.features, batch.feature_lengths)
-        loss = ctc_loss(out.log_probs, out.output_lengths, batch)
-        if out.phone_log_probs is not None:  # training heads (model.aux_phones, model.distill_head)
-            loss = loss + 0.3 * phone_ctc_loss(out.phone_log_probs, out.output_lengths, batch)
-        if out.teacher_pred is not None:
-            loss = loss + distill_loss(out.teacher_pred, out.output_lengths, batch)
+        loss = training_loss(out, batch, phone_weight=0.3, distill_weight=1.0)  # heads count, as in training
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
