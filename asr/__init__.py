@@ -28,7 +28,7 @@ from asr.config import (
                         load_config,
 )
 from asr.data import Batch
-from asr.decode import make_decoder
+from asr.decode import make_decoder, writes_words
 from asr.evaluate import evaluate
 from asr.export import export_graph
 from asr.features import FeatureExtractor
@@ -77,6 +77,7 @@ __all__ = [
     "load_model",
     "load_utterance",
     "make_decoder",
+    "writes_words",
     "paired_bootstrap",
     "phone_ctc_loss",
     "read_checkpoint",

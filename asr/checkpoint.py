@@ -123,6 +123,8 @@ def recognizer_from_payload(
     except ConfigError as err:
         raise CheckpointError(f"{where}: config does not fit this asr version ({err})") from None
     vocab = Vocabulary(payload["vocabulary"])
+    if vocab.units != config.model.units:
+        raise CheckpointError(f"{where}: a model of {config.model.units} with a vocabulary of {vocab.units}")
     stats = payload.get("feature_stats") or {}
     extractor = FeatureExtractor(config.features, stats.get("mean"), stats.get("std"))
     model = AcousticModel(config.model, config.features.n_mels, len(vocab)) if build_model else None

@@ -84,6 +84,9 @@ class ModelConfig:
     # Added to the LSTM forget gates' biases at initialisation (1.0 starts them mostly open, so
     # gradients reach back in time from the first step); 0.0 keeps PyTorch's uniform init.
     forget_bias: float = 0.0
+    # What the CTC head writes: characters, or ARPAbet phones (one character each; training text
+    # is spelled by CMUdict / espeak-ng, and beam search spells the LM's words the same way)
+    units: Literal["chars", "phones"] = "chars"
     aux_phones: AuxPhonesConfig | None = None  # null: none
     distill_head: DistillHeadConfig | None = None  # null: none
 
@@ -342,6 +345,10 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     aux, head, distill = cfg.model.aux_phones, cfg.model.distill_head, cfg.train.distill
     if aux is not None and (not 1 <= aux.layer <= cfg.model.num_layers or aux.weight <= 0):
         problems.append(f"model.aux_phones: need 1 <= layer <= {cfg.model.num_layers} and weight > 0")
+    if aux is not None and cfg.model.units == "phones":
+        problems.append(
+            "model.aux_phones is a second target for a character model: not for model.units=phones"
+        )
     if head is not None and (not 1 <= head.layer <= cfg.model.num_layers or head.dims < 1):
         problems.append(f"model.distill_head: need 1 <= layer <= {cfg.model.num_layers} and dims >= 1")
     if distill is not None and (head is None or not distill.frames or distill.weight <= 0):

@@ -126,7 +126,9 @@ class BeamResources:
         loaded_for = (cfg.lm, cfg.lexicon, cfg.hotwords)
         if lexicon is None:
             return cls(silence, [], fl.ZeroLM(), None, loaded_for)
-        spellings = _spellable_lexicon(lexicon, {t: i for i, t in enumerate(tokens)}, list(hotwords))
+        token_ids = {t: i for i, t in enumerate(tokens)}
+        spell = _spelled_in_phones if vocab.units == "phones" else _spellable_lexicon
+        spellings = spell(lexicon, token_ids, list(hotwords))
         from flashlight.lib.text.dictionary import Dictionary
 
         words = [*spellings, *([] if "<unk>" in spellings else ["<unk>"])]
@@ -285,13 +287,7 @@ def _spellable_lexicon(
     table = {ord(t): chr(i) for t, i in token_ids.items() if len(t) == 1}
     spellings: dict[str, list[int]] = {}
     dropped = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: a lexicon must be UTF-8 text ({err.reason} at byte {err.start})") from None
-    if not any(line.strip() for line in lines):
-        raise ValueError(f"{path}: the lexicon has no words (empty or blank)")
-    for line in lines:
+    for line in _lexicon_lines(path):
         word, _, rest = line.partition(" ")
         if not rest or word in spellings:  # the first spelling of a word, as flashlight keeps
             continue
@@ -322,6 +318,37 @@ def _spellable_lexicon(
     return spellings
 
 
+def _lexicon_lines(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: a lexicon must be UTF-8 text ({err.reason} at byte {err.start})") from None
+    if not any(line.strip() for line in lines):
+        raise ValueError(f"{path}: the lexicon has no words (empty or blank)")
+    return lines
+
+
+def _spelled_in_phones(
+    path: Path, token_ids: dict[str, int], extra_words: Sequence[str] = ()
+) -> dict[str, list[int]]:
+    """A phone model's lexicon: the words of a lexicon file (whose spellings are letters) and
+    ``extra_words``, spelled in phones as the model was taught (``asr.phones.Lexicon``: CMUdict,
+    else espeak-ng). Words neither spells are left out."""
+    from asr.phones import PHONE_CHARS, Lexicon
+
+    words = [line.split(maxsplit=1)[0] for line in _lexicon_lines(path) if line.strip()]
+    words = [w for w in dict.fromkeys([*words, *extra_words]) if not w.startswith("<")]  # <unk>, <s>
+    spelled = Lexicon.cmudict().pronounce(words)
+    boundary = token_ids[WORD_BOUNDARY]
+    spellings = {w: [*(token_ids[PHONE_CHARS[p]] for p in spelled[w.lower()]), boundary] for w in words
+                 if spelled[w.lower()]}  # fmt: skip
+    if len(spellings) < len(words):
+        missing = next(w for w in words if w not in spellings)
+        logger.info("lexicon %s: %d words without phones are left out, e.g. %s", path,
+                    len(words) - len(spellings), missing)  # fmt: skip
+    return spellings
+
+
 class CudaBeamDecoder:
     """torchaudio's CUDA CTC prefix beam search (no LM): log-probs stay on the GPU."""
 
@@ -347,6 +374,17 @@ class CudaBeamDecoder:
                 )
             )
         return hyps
+
+
+def writes_words(vocab: Vocabulary, cfg: DecodeConfig) -> bool:
+    """Whether decoding writes words: a phone model (model.units=phones) writes ARPAbet unless
+    beam search spells the LM's words in phones."""
+    return vocab.units == "chars" or (cfg.method == "beam" and bool(cfg.lm))
+
+
+PHONES_WITHOUT_LM = (
+    "the model writes phones (ARPAbet, each word's phones joined by '-'); --decoder beam --lm LM writes words"
+)
 
 
 def make_decoder(vocab: Vocabulary, cfg: DecodeConfig, device: torch.device | None = None) -> Decoder:

@@ -20,7 +20,7 @@ from asr._types import PathLike
 from asr.audio import AudioError, load_audio
 from asr.config import DecodeConfig
 from asr.data import AsrDataset, inference_loader
-from asr.decode import Hypothesis, make_decoder
+from asr.decode import PHONES_WITHOUT_LM, Hypothesis, make_decoder, writes_words
 from asr.manifest import Utterance, read_manifest
 from asr.metrics import DecodeRow, ErrorReport, score
 from asr.recognizer import Recognizer
@@ -43,6 +43,8 @@ def evaluate(
     """Decode every utterance of ``manifest`` and score it against its ``text``; with ``out_dir``,
     write the files above, drawing the posteriors of the ``figures`` worst utterances."""
     decode = decode or recognizer.config.decode
+    if not writes_words(recognizer.vocab, decode):
+        raise ValueError(f"evaluate scores words, and {PHONES_WITHOUT_LM}")
     utterances = read_manifest(manifest)
     if not utterances:
         raise ValueError(f"{manifest}: the manifest has no utterances")

@@ -21,6 +21,11 @@ from asr.runtime import MissingDependency
 # the 39 phones of CMUdict, stress removed
 PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW "
           "V W Y Z ZH").split()  # fmt: skip
+# One character per phone, so that a phone model's transcripts are strings that Vocabulary, CTC
+# and the lexicon decoder handle as they handle letters (model.units: phones); IPA where one
+# letter says it. Each is a lowercase letter that the Normalizer leaves as it is.
+PHONE_CHARS = dict(zip(PHONES, "ɑæʌɔáýbčdðɛɝéfghɪiǰklmnŋóǫprsštθʊuvwjzž"))
+_CHAR_PHONES = {c: p for p, c in PHONE_CHARS.items()}
 # espeak-ng's American English phoneme names (``-v en-us -x``) -> ARPAbet; stress marks are dropped
 # first. Syllabic consonants and r-coloured vowels become two phones, as CMUdict writes them.
 ESPEAK_TO_ARPABET = {
@@ -41,6 +46,22 @@ ESPEAK_TO_ARPABET = {
 def strip_stress(phones: Iterable[str]) -> list[str]:
     """``["HH", "AH0", "L", "OW1"]`` -> ``["HH", "AH", "L", "OW"]``."""
     return [p.rstrip("012") for p in phones]
+
+
+def phone_text(words: Iterable[Sequence[str]]) -> str:
+    """Words' ARPAbet phones as a phone model's text: ``[["DH", "AH"], ["K", "AE", "T"]]`` -> "ðʌ kæt"."""
+    return " ".join("".join(PHONE_CHARS[p] for p in word) for word in words)
+
+
+def arpabet(text: str) -> str:
+    """A phone model's text as people read it, each word's phones joined by "-" (spaces kept):
+    "ðʌ kæt" -> "DH-AH K-AE-T"."""
+    return " ".join("-".join(_CHAR_PHONES[c] for c in word) for word in text.split(" "))
+
+
+def from_arpabet(text: str) -> str:
+    """The inverse of :func:`arpabet`: "DH-AH K-AE-T" -> "ðʌ kæt"."""
+    return " ".join("".join(PHONE_CHARS[p] for p in word.split("-") if p) for word in text.split(" "))
 
 
 def espeak_pronounce(words: Sequence[str], binary: str = "espeak-ng") -> dict[str, list[str]]:

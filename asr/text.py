@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from asr.config import TextConfig
+from asr.phones import PHONE_CHARS, arpabet
 
 BLANK = "<blank>"  # CTC blank, always id 0
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
@@ -61,7 +62,9 @@ class Normalizer:
 
 
 class Vocabulary:
-    """Characters with ``<blank>`` = 0; ids follow sorted order of the characters.
+    """Characters with ``<blank>`` = 0; ids follow sorted order of the characters. A phone
+    model's vocabulary (:meth:`phones`) holds one character per ARPAbet phone, and decodes to
+    ARPAbet ("DH-AH K-AE-T"); its units say which it is.
 
     >>> v = Vocabulary.build(["ab a"])
     >>> v.tokens, v.encode("ba"), v.decode([2, 1])
@@ -83,6 +86,16 @@ class Vocabulary:
         for text in normalized_texts:
             chars.update(text)
         return cls([BLANK, *sorted(chars)])
+
+    @classmethod
+    def phones(cls) -> Vocabulary:
+        """Every phone (``asr.phones.PHONE_CHARS``) and the space, whatever the training text holds."""
+        return cls([BLANK, *sorted(" " + "".join(PHONE_CHARS.values()))])
+
+    @property
+    def units(self) -> str:
+        """ "phones" for the vocabulary of :meth:`phones`, else "chars"."""
+        return "phones" if self.tokens == _PHONE_TOKENS else "chars"
 
     @property
     def space_id(self) -> int | None:
@@ -110,7 +123,11 @@ class Vocabulary:
         return [self._ids[ch] for ch in text if ch in self._ids]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return "".join(self.tokens[i] for i in ids if i != 0)
+        text = "".join(self.tokens[i] for i in ids if i != 0)
+        return arpabet(text) if self.units == "phones" else text
+
+
+_PHONE_TOKENS = Vocabulary.phones().tokens
 
 
 def unknown_report(texts: Iterable[tuple[str, str]], vocab: Vocabulary) -> dict[str, Counter[str]]:

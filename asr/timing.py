@@ -54,7 +54,7 @@ def word_times(
     for span in [*_token_spans(path[0], scores[0].exp()), None]:
         if span is None or vocab.tokens[span[0]] == " ":
             if current:
-                text = "".join(vocab.tokens[token] for token, _, _, _ in current)
+                text = vocab.decode(token for token, _, _, _ in current)
                 frames = sum(end - begin for _, begin, end, _ in current)
                 confidence = sum(total for _, _, _, total in current) / frames
                 start = min(current[0][1] * frame_seconds, duration)

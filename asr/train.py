@@ -38,6 +38,7 @@ from asr.decode import GreedyDecoder
 from asr.manifest import read_manifest
 from asr.metrics import score
 from asr.model import AcousticModel, count_parameters
+from asr.phones import from_arpabet
 from asr.recognizer import Recognizer
 from asr.runlog import MetricsLog, check_free_space, check_writable
 from asr.runtime import (
@@ -153,9 +154,13 @@ def _train(
     train_utts, valid_utts = read_training_data(cfg, normalizer, teacher.index if teacher else ())
     if resumed is not None or initial is not None:
         vocab = Vocabulary((resumed or initial or {})["vocabulary"])
+    elif cfg.model.units == "phones":
+        vocab = Vocabulary.phones()
     else:
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
+    if vocab.units == "phones":
+        logger.info("a phone model: validation WER counts words spelled in phones, CER counts phones")
     check_texts(normalizer, vocab, train_utts, valid_utts)
     extractor = make_extractor(cfg, train_utts, resumed or initial)
     durations = [u.duration for u in train_utts]
@@ -233,7 +238,9 @@ def _train(
                 if len(failed) == len(valid_utts):
                     raise AudioError(cfg.data.valid_manifest, "none of the validation audio could be read")
                 refs = {u.id: u.text for u in valid_utts if u.id not in {f[0] for f in failed}}
-                report = score(refs, {h.utt_id: h.text for h in hyps}, normalizer)
+                # a phone model is scored in phone text: WER over words spelled in phones, CER over phones
+                as_text = from_arpabet if vocab.units == "phones" else str
+                report = score(refs, {h.utt_id: as_text(h.text) for h in hyps}, normalizer)
                 logger.info("epoch %d validation: loss %.3f, %s", state.epoch + 1, valid_loss or 0, report)
                 log.record("valid", state.step, epoch=state.epoch + 1, loss=valid_loss, wer=report.wer,
                            cer=report.cer)  # fmt: skip

@@ -39,6 +39,10 @@ def read_training_data(
     valid_utts = read_manifest(cfg.data.valid_manifest)
     if not train_utts or not valid_utts:
         raise ValueError("no training or no validation utterances to use")
+    if cfg.model.units == "phones":
+        train_utts, valid_utts = in_phones(normalizer, train_utts, valid_utts)
+        if not valid_utts:
+            raise ValueError(f"{cfg.data.valid_manifest}: no validation utterance can be spelled in phones")
     return usable_for_training(cfg, normalizer, train_utts, with_frames), valid_utts
 
 
@@ -72,22 +76,50 @@ def usable_for_training(
     return report.kept
 
 
-def phone_targets(normalizer: Normalizer, utts: list[Utterance]) -> dict[str, list[int]]:
-    """Each training word's phone ids for model.aux_phones (``asr.phones.PHONES`` index + 1; 0 is
-    CTC's blank): CMUdict's, else espeak-ng's. A row with a word neither spells trains without
-    the phone loss."""
-    from asr.phones import PHONES, Lexicon
+def pronunciations(normalizer: Normalizer, utts: list[Utterance]) -> dict[str, list[str]]:
+    """Each word of the rows' transcripts in ARPAbet: CMUdict's, else espeak-ng's, else []."""
+    from asr.phones import Lexicon
 
     lexicon = Lexicon.cmudict()
     words = sorted({w for u in utts for w in normalizer(u.text).split()})
     spelled = lexicon.pronounce(words)
-    index = {p: i + 1 for i, p in enumerate(PHONES)}
     known = sum(w in lexicon.entries for w in words)
     unspelled = [w for w in words if not spelled[w]]
-    logger.info("phone targets for %d words: %d from CMUdict, %d from espeak-ng, %d unspelled%s", len(words),
+    logger.info("phones for %d words: %d from CMUdict, %d from espeak-ng, %d unspelled%s", len(words),
                 known, len(words) - known - len(unspelled), len(unspelled),
                 f" (e.g. {', '.join(unspelled[:5])})" if unspelled else "")  # fmt: skip
-    return {w: [index[p] for p in phones] for w, phones in spelled.items() if phones}
+    return spelled
+
+
+def phone_targets(normalizer: Normalizer, utts: list[Utterance]) -> dict[str, list[int]]:
+    """Each training word's phone ids for model.aux_phones (``asr.phones.PHONES`` index + 1; 0 is
+    CTC's blank). A row with a word that has no phones trains without the phone loss."""
+    from asr.phones import PHONES
+
+    index = {p: i + 1 for i, p in enumerate(PHONES)}
+    return {w: [index[p] for p in phones] for w, phones in pronunciations(normalizer, utts).items() if phones}
+
+
+def in_phones(normalizer: Normalizer, *groups: list[Utterance]) -> list[list[Utterance]]:
+    """For model.units=phones: each group's rows with their transcripts as phone text
+    (``asr.phones.phone_text``). A row with a word that has no phones is left out, named."""
+    from asr.phones import phone_text
+
+    spelled = pronunciations(normalizer, [u for utts in groups for u in utts])
+    out = []
+    for utts in groups:
+        kept, lost = [], []
+        for u in utts:
+            words = normalizer(u.text).split()
+            if all(spelled[w] for w in words):
+                kept.append(dataclasses.replace(u, text=phone_text(spelled[w] for w in words)))
+            else:
+                lost.append(u.id)
+        if lost:
+            logger.warning("%d of %d utterances are left out: a word without phones, e.g. %s", len(lost),
+                           len(utts), ", ".join(lost[:5]))  # fmt: skip
+        out.append(kept)
+    return out
 
 
 def check_texts(
@@ -109,6 +141,8 @@ def check_texts(
                 chars,
                 ", ".join(list(report)[:5]),
             )
+    if vocab.units == "phones":  # every phone is in the vocabulary, however rare
+        return
     users: dict[str, list[str]] = {}
     for u in train_utts:
         for ch in set(normalizer(u.text)):

@@ -80,12 +80,26 @@ def sample_waves(manifest: Path, n: int | None) -> tuple[list[asr.Utterance], li
 
 def greedy_scores(
     model: asr.Recognizer, tests: dict[str, tuple[list[asr.Utterance], list[torch.Tensor]]]
-) -> dict[str, dict[str, float]]:
-    """Greedy WER and CER, in %, of ``model`` on each named set of (rows, waveforms)."""
-    greedy = asr.DecodeConfig(method="greedy")
-    wer, cer = {}, {}
+) -> dict[str, dict[str, float | None]]:
+    """Greedy WER and CER, in %, of ``model`` on each named set of (rows, waveforms); None for a
+    phone model, whose greedy output is phones."""
+    return scores(model, tests, asr.DecodeConfig(method="greedy"))
+
+
+def scores(
+    model: asr.Recognizer,
+    tests: dict[str, tuple[list[asr.Utterance], list[torch.Tensor]]],
+    decode: asr.DecodeConfig,
+) -> dict[str, dict[str, float | None]]:
+    """WER and CER, in %, of ``model`` decoded by ``decode`` on each named set of (rows, waveforms)."""
+    wer: dict[str, float | None] = {}
+    cer: dict[str, float | None] = {}
+    decoder = asr.make_decoder(model.vocab, decode) if asr.writes_words(model.vocab, decode) else None
     for name, (utts, waves) in tests.items():
-        hyps = [t.text for t in asr.transcribe(model, waves, decode=greedy)]
+        if decoder is None:
+            wer[name] = cer[name] = None
+            continue
+        hyps = [t.text for t in asr.transcribe(model, waves, decode=decode, decoder=decoder)]
         refs = {u.id: u.text for u in utts}
         report = asr.score(refs, {u.id: h for u, h in zip(utts, hyps, strict=True)}, model.normalizer)
         wer[name] = round(100 * report.wer, 2)

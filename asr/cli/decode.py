@@ -9,6 +9,7 @@ from pathlib import Path
 
 import asr
 from asr.cli.flags import DEVICE_HELP, add_decode_flags, decode_config, model_path
+from asr.decode import PHONES_WITHOUT_LM, writes_words
 from asr.folders import output_names, transcribe_files
 from asr.writers import WRITERS
 
@@ -18,6 +19,8 @@ logger = logging.getLogger("asr")
 def cmd_transcribe(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(model_path(args.model), backend=args.backend, precision=args.precision)
     decode = decode_config(recognizer, args)
+    if not writes_words(recognizer.vocab, decode):
+        logger.warning("%s", PHONES_WITHOUT_LM)
     out_dir = Path(args.output_dir) if args.output_dir else None
     count = len(output_names(args.files))
     if out_dir is None and args.format in ("srt", "vtt") and count > 1:

@@ -1,9 +1,11 @@
-"""Acoustic-model shape by measurement: depth, width, time stride and GRU against LSTM.
+"""Acoustic-model shape by measurement: depth, width, time stride, GRU against LSTM, and what
+the model is taught (an auxiliary phone head, or phones as its units).
 
 Each arm changes only ``model`` fields of one base config; every arm trains from scratch on the
 same manifest for the same epochs and seed, keeps its best epoch by the validation manifest (use
 speakers that neither training nor the test sets have), and is then decoded greedily on each test
-manifest. Printed per arm: parameters, training speed (audio seconds per wall second, speed
+manifest (and with ``--lm``, by beam search with that LM and its lexicon: the only scores of a
+phone model). Printed per arm: parameters, training speed (audio seconds per wall second, speed
 perturbation included), validation and test WER / CER, and inference speed on the test clips or
 ``--speed-manifest``'s (greedy; all arms in the same rounds, after training) as a ratio to the
 first arm. Results go to ``OUT/results.jsonl``; a rerun measures only the arms missing there and
@@ -16,7 +18,7 @@ Usage:
   python -m benchmarks.studies.architecture --config recipes/default/config.yaml --train T.jsonl \
       --valid V.jsonl --out DIR TEST.jsonl [...] [--epochs 15] [--batch-seconds 20] [--lr 1.5e-3]
       [--arms lstm-3x256-s4 gru-3x256-s4 ...] [--seed 0] [--speed-manifest M.jsonl]
-      [--set data.num_workers=0 ...] [--smoke]
+      [--set data.num_workers=0 ...] [--lm LM --lm-weight 1.0] [--smoke]
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 import torch
 
 import asr
-from benchmarks.harness import greedy_scores, interleaved, run_or_smoke, sample_waves, smoke_corpus
+from benchmarks.harness import greedy_scores, interleaved, run_or_smoke, sample_waves, scores, smoke_corpus
 from data_prep.tones import TINY_MODEL
 
 ARMS = {  # model fields changed from the base config, per arm; the first is the baseline
@@ -49,6 +51,12 @@ ARMS = {  # model fields changed from the base config, per arm; the first is the
         "forget_bias": 1.0,
     },
 }
+S4 = ARMS["lstm-3x256-s4"]
+for _layer, _weight in ((1, 0.3), (2, 0.3), (1, 0.6), (2, 0.6)):
+    ARMS[f"lstm-3x256-s4-aux{_layer}-w{_weight:g}"] = {
+        **S4, "aux_phones": asr.AuxPhonesConfig(_layer, _weight)
+    }
+ARMS["lstm-3x256-s4-phones"] = {**S4, "units": "phones"}
 
 
 def arm_config(base: asr.ExperimentConfig, arm: str, args: argparse.Namespace) -> asr.ExperimentConfig:
@@ -109,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the same for every arm; rerun to see the spread")
     parser.add_argument("--max-utterances", type=int, default=None, help="a seeded sample per test set")
     parser.add_argument("--set", action="append", default=[], help="config override, as in asr train")
+    parser.add_argument("--lm", type=Path, help="also score beam search with this LM and its lexicon")
+    parser.add_argument("--lm-weight", type=float, default=1.0)
+    parser.add_argument("--beam-size", type=int, default=50)
     return run_or_smoke(parser, argv, run, smoke, "two arms, one epoch on 6 tone clips",
                         required=("tests", "config", "train", "valid", "out"))  # fmt: skip
 
@@ -140,11 +151,14 @@ def run(args: argparse.Namespace) -> None:
         if arm not in done:
             best, train_speed = train_arm(arm_config(base, arm, args), train_seconds)
             model = asr.load_model(best)
+            beam = (asr.DecodeConfig(method="beam", lm=str(args.lm), lm_weight=args.lm_weight, word_score=0.0,
+                                     beam_size=args.beam_size) if args.lm else None)  # fmt: skip
             done[arm] = {
                 "arm": arm,
                 "parameters": asr.count_parameters(model.model),
                 "train_x_realtime": round(train_speed, 1),
                 **greedy_scores(model, tests),
+                **({"lm": scores(model, tests, beam)} if beam else {}),
             }
             with results_path.open("a") as handle:
                 handle.write(json.dumps(done[arm]) + "\n")
@@ -159,16 +173,23 @@ def run(args: argparse.Namespace) -> None:
     }
     rtf, _ = interleaved(runs, test_waves, test_seconds, rounds=3)
     columns = list(rows[0]["wer"])
-    header = f"{'arm':15} {'params':>7} {'train x RT':>10} {'infer x':>8} " + " ".join(
-        f"{c + ' WER/CER':>18}" for c in columns
+    lm_columns = [f"{c} +LM" for c in columns if all("lm" in row for row in rows)]
+    header = f"{'arm':25} {'params':>7} {'train x RT':>10} {'infer x':>8} " + " ".join(
+        f"{c + ' WER/CER':>18}" for c in [*columns, *lm_columns]
     )
-    print("\ngreedy WER / CER, %; infer x: inference speed relative to the first arm\n" + header)
+    print("\ngreedy WER / CER, % (+LM: beam search with --lm); infer x: inference speed relative to the "
+          "first arm\n" + header)  # fmt: skip
     for row in rows:
-        cells = [f"{row['wer'][c]:.1f} / {row['cer'][c]:.1f}" for c in columns]
+        cells = [_cell(row["wer"][c], row["cer"][c]) for c in columns]
+        cells += [_cell(row["lm"]["wer"][c], row["lm"]["cer"][c]) for c in columns if lm_columns]
         print(
-            f"{row['arm']:15} {row['parameters'] / 1e6:6.2f}M {row['train_x_realtime']:10.1f} "
+            f"{row['arm']:25} {row['parameters'] / 1e6:6.2f}M {row['train_x_realtime']:10.1f} "
             f"{rtf[rows[0]['arm']] / rtf[row['arm']]:8.2f} " + " ".join(f"{cell:>18}" for cell in cells)
         )
+
+
+def _cell(wer: float | None, cer: float | None) -> str:
+    return "-" if wer is None or cer is None else f"{wer:.1f} / {cer:.1f}"
 
 
 if __name__ == "__main__":
