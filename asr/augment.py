@@ -116,7 +116,7 @@ class Augmenter:
     def active(self) -> bool:
         c = self.cfg
         return (c.speed_perturb or bool(self.noises) or c.freq_masks > 0 or c.time_masks > 0
-                or c.reverb_prob > 0 or c.telephone_prob > 0)  # fmt: skip
+                or c.reverb_prob > 0 or c.telephone_prob > 0 or c.vtlp_prob > 0)  # fmt: skip
 
     def waveform(self, waveform: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Speed, room, noise, then the channel; a step that is off draws nothing, so turning a
@@ -140,6 +140,16 @@ class Augmenter:
         """Drawn after the waveform's choices: SpecAugment's own seed, so the masks are the same
         whether the loader or the training device computes the features."""
         return _randint(gen, 0, 2**62)
+
+    def warp(self, spec_seed: int) -> float:
+        """The utterance's VTLP factor (1.0: not warped), drawn from its SpecAugment seed, so the
+        loader and the training device warp alike and no other draw moves."""
+        if self.cfg.vtlp_prob <= 0 or spec_seed < 0:
+            return 1.0
+        gen = torch.Generator().manual_seed(spec_seed + 1)
+        if _uniform(gen, 0.0, 1.0) >= self.cfg.vtlp_prob:
+            return 1.0
+        return _uniform(gen, self.cfg.vtlp_min, self.cfg.vtlp_max)
 
     def features(self, features: torch.Tensor, spec_seed: int) -> torch.Tensor:
         if not (self.cfg.freq_masks or self.cfg.time_masks):

@@ -121,6 +121,12 @@ class AugmentConfig:
     rt60_min: float = 0.2  # seconds: reverberation time drawn per utterance in [rt60_min, rt60_max]
     rt60_max: float = 0.8
     telephone_prob: float = 0.0  # share of utterances passed through a telephone channel (8 kHz, mu-law)
+    # Vocal-tract-length perturbation (Jaitly & Hinton, 2013): the share of utterances whose
+    # spectrum's frequency axis is warped by a factor drawn in [vtlp_min, vtlp_max], as a
+    # shorter or longer vocal tract would move the formants
+    vtlp_prob: float = 0.0
+    vtlp_min: float = 0.9
+    vtlp_max: float = 1.1
     freq_masks: int = 0  # SpecAugment: number of frequency masks per utterance
     freq_mask_width: int = 15  # widest frequency mask, in mel bins
     time_masks: int = 0  # SpecAugment: number of time masks per utterance
@@ -362,6 +368,9 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     problems += decode_problems(cfg.decode)
     if not 0.0 <= cfg.augment.noise_prob <= 1.0 or cfg.augment.snr_min_db > cfg.augment.snr_max_db:
         problems.append("augment: need 0 <= noise_prob <= 1 and snr_min_db <= snr_max_db")
+    aug = cfg.augment
+    if not 0.0 <= aug.vtlp_prob <= 1.0 or not 0.5 <= aug.vtlp_min <= aug.vtlp_max <= 2.0:
+        problems.append("augment: need 0 <= vtlp_prob <= 1 and 0.5 <= vtlp_min <= vtlp_max <= 2")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:
         problems.append("train.lr must be positive and train.epochs >= 1")
     if problems:

@@ -90,7 +90,10 @@ class Batch:
         frames = num_frames(self.waveform_lengths.cpu(), extractor.cfg)
         if device.type == "cuda":
             frames = frames.pin_memory()  # so the copies below and in to() do not wait
-        feats = extractor.batch(waves, frames.to(device, non_blocking=True))
+        warps = None
+        if augmenter is not None and augmenter.cfg.vtlp_prob > 0:
+            warps = torch.tensor([augmenter.warp(seed) for seed in self.spec_seeds], device=device)
+        feats = extractor.batch(waves, frames.to(device, non_blocking=True), warps)
         if augmenter is not None:
             for row, (seed, n) in enumerate(zip(self.spec_seeds, frames.tolist())):
                 feats[row, :n] = augmenter.features(feats[row, :n], seed)
@@ -159,8 +162,10 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
                 spec_seed = augmenter.spec_seed(gen)
             if self.waveforms:
                 return waveform, spec_seed
-            features = self.extractor(waveform)
-            return (augmenter.features(features, spec_seed) if augmenter is not None else features), spec_seed
+            if augmenter is None:
+                return self.extractor(waveform), spec_seed
+            features = self.extractor(waveform, warp=augmenter.warp(spec_seed))
+            return augmenter.features(features, spec_seed), spec_seed
 
     def __getitem__(self, index: int) -> Example:
         utt = self.utterances[index]

@@ -70,10 +70,17 @@ class FeatureExtractor(torch.nn.Module):
         self.register_buffer("mean", mean.float() if mean is not None else None)
         self.register_buffer("std", std.float() if std is not None else None)
 
-    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``[num_samples]`` -> ``[num_frames, n_mels]``, before normalisation."""
-        power = self.mel(waveform.float())  # [n_mels, num_frames]
-        return torch.log(power + LOG_FLOOR).transpose(0, 1).contiguous()
+    def log_mel(self, waveform: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
+        """``[num_samples]`` -> ``[num_frames, n_mels]``, before normalisation; ``warp``: the
+        spectrum's frequency axis warped first (:func:`warp_frequencies`, for VTLP)."""
+        waveform = waveform.float()
+        power = self.mel(waveform) if warp == 1.0 else self._warped(waveform, torch.tensor([warp]))
+        return torch.log(power + LOG_FLOOR).transpose(0, 1).contiguous()  # power: [n_mels, num_frames]
+
+    def _warped(self, waveforms: torch.Tensor, warps: torch.Tensor) -> torch.Tensor:
+        """Mel power as ``self.mel`` gives it, with the linear spectrum warped in between."""
+        spectrum = self.mel.spectrogram(waveforms)  # [(B,) n_freq, frames]
+        return self.mel.mel_scale(warp_frequencies(spectrum, warps.to(spectrum.device)))
 
     def normalize(self, features: torch.Tensor) -> torch.Tensor:
         if self.cfg.normalize == "utterance":
@@ -85,16 +92,20 @@ class FeatureExtractor(torch.nn.Module):
             return (features - self.mean) / self.std
         return features
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
         """``[num_samples]`` 16 kHz -> ``[num_frames, n_mels]`` normalised log-mel."""
-        return self.normalize(self.log_mel(waveform))
+        return self.normalize(self.log_mel(waveform, warp))
 
-    def batch(self, waveforms: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def batch(
+        self, waveforms: torch.Tensor, frames: torch.Tensor, warps: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Zero-padded ``[B, num_samples]`` and each row's frame count (:func:`num_frames`, on the
         waveforms' device) -> ``[B, num_frames, n_mels]``, zero past each row's frames.
         Each row is what :meth:`forward` gives for it alone (the padding is the zeros the centred
-        STFT pads with anyway). For feature extraction on a GPU: no host-device sync."""
-        power = self.mel(waveforms.float())  # [B, n_mels, num_samples // hop + 1]
+        STFT pads with anyway). For feature extraction on a GPU: no host-device sync.
+        ``warps``: ``[B]`` VTLP factors (1.0: none)."""
+        waveforms = waveforms.float()
+        power = self.mel(waveforms) if warps is None else self._warped(waveforms, warps)  # [B, n_mels, T]
         feats = torch.log(power + LOG_FLOOR).transpose(1, 2)
         mask = (torch.arange(feats.shape[1], device=feats.device)[None, :] < frames[:, None])[..., None]
         if self.cfg.normalize == "utterance":
@@ -106,6 +117,30 @@ class FeatureExtractor(torch.nn.Module):
             assert self.mean is not None and self.std is not None
             feats = (feats - self.mean) / self.std
         return feats * mask
+
+
+VTLP_BOUNDARY_HZ = 4800.0  # the warp is linear up to about here, then meets the Nyquist frequency
+
+
+def warp_frequencies(spectrum: torch.Tensor, warps: torch.Tensor) -> torch.Tensor:
+    """Power ``[(B,) n_freq, frames]`` with its frequency axis warped by ``warps`` (one factor, or
+    ``[B]``): what was at f moves to ``warp * f`` below the boundary, and the rest is stretched
+    linearly so that the Nyquist frequency stays put (Jaitly & Hinton's piecewise-linear VTLP).
+    Each output bin linearly interpolates the input bins around its source frequency."""
+    n_freq = spectrum.shape[-2]
+    nyquist = SAMPLE_RATE / 2
+    alpha = warps.reshape(-1, 1).to(spectrum.dtype)  # [B or 1, 1]
+    f_out = torch.linspace(0.0, nyquist, n_freq, device=spectrum.device, dtype=spectrum.dtype)[None]
+    knee = VTLP_BOUNDARY_HZ * torch.clamp(alpha, max=1.0) / alpha  # source frequency of the knee
+    above = knee + (f_out - alpha * knee) * (nyquist - knee) / (nyquist - alpha * knee)
+    f_in = torch.where(f_out <= alpha * knee, f_out / alpha, above)
+    position = (f_in / nyquist * (n_freq - 1)).clamp(0, n_freq - 1)  # [B or 1, n_freq]
+    low = position.floor().long().clamp(max=n_freq - 2)
+    frac = (position - low)[..., None]
+    batched = spectrum if spectrum.dim() == 3 else spectrum[None]
+    index = low[..., None].expand(batched.shape[0], n_freq, batched.shape[-1])
+    out = batched.gather(-2, index) * (1 - frac) + batched.gather(-2, index + 1) * frac
+    return out if spectrum.dim() == 3 else out[0]
 
 
 def global_stats(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,3 +126,53 @@ def test_new_augmentations_are_seeded_and_leave_old_draws_alone(tone_manifest):
     first = Augmenter(on).waveform(wave, item_generator(1, 0, 2))
     assert torch.equal(first, Augmenter(on).waveform(wave, item_generator(1, 0, 2)))
     assert first.numel() == plain.numel() and not torch.equal(first, plain)
+
+
+def _tone_power(freq: float, extractor: FeatureExtractor) -> torch.Tensor:
+    t = torch.arange(16000) / 16000
+    return extractor.mel.spectrogram(torch.sin(2 * torch.pi * freq * t))  # [n_freq, frames]
+
+
+@pytest.mark.parametrize("warp", [0.9, 1.1])
+def test_vtlp_moves_a_formant_by_its_factor_below_the_knee_and_keeps_nyquist(warp):
+    from asr.features import warp_frequencies
+
+    extractor = FeatureExtractor(FeatureConfig(n_mels=40))
+    power = _tone_power(1000.0, extractor)
+    hz_per_bin = 8000 / (power.shape[0] - 1)
+    peak = int(warp_frequencies(power, torch.tensor([warp])).mean(1).argmax())
+    assert abs(peak * hz_per_bin - 1000 * warp) <= hz_per_bin
+    assert torch.allclose(warp_frequencies(power, torch.tensor([1.0])), power, rtol=1e-4, atol=1e-6)
+    high = warp_frequencies(_tone_power(7800.0, extractor), torch.tensor([warp])).mean(1)
+    assert 7000 < int(high.argmax()) * hz_per_bin < 8000  # the top is stretched, not folded or lost
+
+
+def test_vtlp_is_seeded_and_the_device_path_warps_as_the_loader_does(tone_manifest):
+    from asr.augment import Augmenter
+    from asr.data import collate
+
+    cfg = AugmentConfig(vtlp_prob=1.0, vtlp_min=0.85, vtlp_max=1.15)
+    augmenter = Augmenter(cfg)
+    warps = [augmenter.warp(seed) for seed in range(50)]
+    assert warps == [augmenter.warp(seed) for seed in range(50)]
+    assert all(0.85 <= w <= 1.15 for w in warps) and len(set(warps)) == 50
+    assert Augmenter(AugmentConfig(vtlp_prob=0.0)).warp(7) == 1.0
+    half = Augmenter(AugmentConfig(vtlp_prob=0.5))
+    assert 10 < sum(half.warp(seed) != 1.0 for seed in range(50)) < 40
+
+    utts = read_manifest(tone_manifest)[:3]
+    extractor = FeatureExtractor(FeatureConfig(n_mels=40))
+    loader = AsrDataset(utts, extractor, augmenter=augmenter, seed=3)
+    device = AsrDataset(utts, extractor, augmenter=augmenter, seed=3, waveforms=True)
+    plain = AsrDataset(utts, extractor)
+    loader_side = collate([loader[i] for i in range(3)])
+    made = collate([device[i] for i in range(3)]).with_features(extractor, augmenter)
+    assert torch.allclose(made.features, loader_side.features, atol=1e-4)
+    assert not torch.allclose(loader_side.features, collate([plain[i] for i in range(3)]).features, atol=1e-2)
+
+
+def test_vtlp_settings_out_of_range_are_refused():
+    from asr.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="vtlp"):
+        load_config(None, ["augment.vtlp_min=1.2", "augment.vtlp_max=0.9"])
