@@ -20,6 +20,7 @@ PREPARERS = {
     "sphinx": "data_prep.sphinx",
     "kaldi": "data_prep.kaldi",
     "pseudo-label": "data_prep.pseudo_label",
+    "alphanumeric": "data_prep.alphanumeric",
     "noise": "data_prep.noise",
 }
 

@@ -145,16 +145,18 @@ def load_whisper(name: str = WHISPER, threads: int = 0) -> Any:
                            "only") from None  # fmt: skip
 
 
-def whisper_teacher(name: str = WHISPER, threads: int = 0) -> Teacher:
+def whisper_teacher(name: str = WHISPER, threads: int = 0, spell_numbers: bool = True) -> Teacher:
     """Whisper's transcript of a clip in the language it hears (English or not: the caller keeps
-    English only); confidence = exp of the mean token log-probability."""
+    English only), digits spelled out as read unless ``spell_numbers`` is False; confidence = exp
+    of the mean token log-probability."""
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one INFO line per file otherwise
     model = load_whisper(name, threads)
 
     def label(waveform: torch.Tensor) -> Label:
         segments, info = model.transcribe(waveform.numpy(), beam_size=5, condition_on_previous_text=False)
         segments = list(segments)
-        text = spoken_numbers(" ".join(s.text.strip() for s in segments).strip())
+        text = " ".join(s.text.strip() for s in segments).strip()
+        text = spoken_numbers(text) if spell_numbers else text
         if not segments:
             return Label("", 0.0, info.language)
         weights = [max(1, len(s.tokens)) for s in segments]
