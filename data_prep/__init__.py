@@ -21,6 +21,9 @@ PREPARERS = {
     "kaldi": "data_prep.kaldi",
     "pseudo-label": "data_prep.pseudo_label",
     "alphanumeric": "data_prep.alphanumeric",
+    "vctk": "data_prep.vctk",
+    "voxforge": "data_prep.voxforge",
+    "speech_commands": "data_prep.speech_commands",
     "noise": "data_prep.noise",
 }
 

@@ -206,3 +206,32 @@ def test_merge_weights_repeat_and_subsample(tmp_path):
     assert again == ids
     with pytest.raises(ValueError, match="one positive number per manifest"):
         merge_manifests([a, b], tmp_path / "m.jsonl", [1.0])
+
+
+def test_vctk_voxforge_and_speech_commands_layouts(tmp_path):
+    from data_prep import speech_commands, vctk, voxforge
+
+    v = tmp_path / "vctk"
+    for stem, text in (("p239_001", "Please call Stella."), ("p239_002", "Ask her to bring these things.")):
+        tone(v / "wav" / "p239" / f"{stem}.wav")
+        (v / "txt" / "p239").mkdir(parents=True, exist_ok=True)
+        (v / "txt" / "p239" / f"{stem}.txt").write_text(text + "\n")
+    tone(v / "wav" / "p239" / "p239_003.wav")  # no transcript: left out
+    rows = read_manifest(vctk.prepare(v, tmp_path / "out_vctk")["all"])
+    assert [(u.id, u.speaker) for u in rows] == [("p239_001", "p239"), ("p239_002", "p239")]
+    assert rows[0].text == "Please call Stella."
+
+    x = tmp_path / "voxforge" / "anna-20070101-abc"
+    (x / "etc").mkdir(parents=True)
+    (x / "etc" / "PROMPTS").write_text("anna-20070101-abc/mfc/a0001 HELLO THERE\na0002 GOOD DAY\n")
+    tone(x / "wav" / "a0001.wav")
+    tone(x / "wav" / "a0002.wav")
+    rows = read_manifest(voxforge.prepare(tmp_path / "voxforge", tmp_path / "out_vox")["all"])
+    assert [(u.text, u.speaker) for u in rows] == [("HELLO THERE", "anna"), ("GOOD DAY", "anna")]
+
+    s = tmp_path / "commands"
+    tone(s / "zero" / "bed06fac_nohash_0.wav")
+    tone(s / "right" / "aa11_nohash_1.wav")
+    tone(s / "_background_noise_" / "white_noise.wav")
+    rows = read_manifest(speech_commands.prepare(s, tmp_path / "out_sc")["all"])
+    assert sorted((u.text, u.speaker) for u in rows) == [("right", "aa11"), ("zero", "bed06fac")]
