@@ -1,16 +1,17 @@
 """What each robustness augmentation does on real held-out speakers: same model, same steps.
 
 From one starting checkpoint, fine-tune one copy per arm for the same number of steps on the
-same batches (same seed), changing only the waveform augmentation: none, reverberation,
-background noise, telephone channel, or all three. Then decode (greedy) seeded samples of
-each test manifest clean and corrupted three ways — a simulated room, noise at 0-15 dB SNR from
-a noise manifest (make it with another seed than the training noise), the telephone band —
-and print WER per arm and condition, with the starting model as the first row.
+same batches (same seed), changing only the augmentation: none, reverberation, background
+noise, telephone channel, all three, or vocal-tract-length perturbation (VTLP). Then decode
+(greedy) seeded samples of each test manifest clean and corrupted three ways — a simulated
+room, noise at 0-15 dB SNR from a noise manifest (make it with another seed than the training
+noise), the telephone band — and print WER per arm and condition, with the starting model as
+the first row.
 
 Usage:
   python -m benchmarks.studies.augment --init BEST.pt --train TRAIN.jsonl --valid VALID.jsonl \
       --noise NOISE.jsonl --test-noise TEST_NOISE.jsonl --out DIR TEST.jsonl [...] \
-      [--steps 150] [--batch-seconds 60] [--arms none reverb noise telephone all] [--smoke]
+      [--steps 150] [--batch-seconds 60] [--arms none reverb noise telephone all vtlp] [--smoke]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ARMS = {  # waveform augmentation per arm; speed perturbation and SpecAugment as
     "noise": {"noise_prob": 0.5},
     "telephone": {"telephone_prob": 0.3},
     "all": {"reverb_prob": 0.5, "noise_prob": 0.5, "telephone_prob": 0.3},
+    "vtlp": {"vtlp_prob": 0.5},  # a spectral warp, not a waveform step: other speakers, not other rooms
 }
 CONDITIONS = ("clean", "reverb", "noise", "telephone")
 
@@ -57,7 +59,7 @@ def corrupt(wave: torch.Tensor, condition: str, noises: list[torch.Tensor], seed
 
 
 def arm_config(start: asr.ExperimentConfig, arm: str, args: argparse.Namespace) -> asr.ExperimentConfig:
-    changes = {"reverb_prob": 0.0, "telephone_prob": 0.0, "noise_manifest": "", **ARMS[arm]}
+    changes = {"reverb_prob": 0.0, "telephone_prob": 0.0, "vtlp_prob": 0.0, "noise_manifest": "", **ARMS[arm]}
     if "noise_prob" in ARMS[arm]:
         changes["noise_manifest"] = str(args.noise.resolve())
     augment = dataclasses.replace(start.augment, **changes)
@@ -108,7 +110,7 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
     args.train = args.valid = args.noise = smoke_corpus(tmp / "tones", 4)
     args.test_noise = smoke_corpus(tmp / "other", 2, seed=1)
     args.init = smoke_model(tmp / "init", args.train)
-    args.tests, args.out, args.steps, args.arms = [args.train], tmp / "out", 1, ["none", "all"]
+    args.tests, args.out, args.steps, args.arms = [args.train], tmp / "out", 1, ["none", "all", "vtlp"]
 
 
 def run(args: argparse.Namespace) -> None:
