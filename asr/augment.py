@@ -115,11 +115,11 @@ class Augmenter:
     @property
     def active(self) -> bool:
         c = self.cfg
-        return (c.speed_perturb or bool(self.noises) or c.freq_masks > 0 or c.time_masks > 0
-                or c.reverb_prob > 0 or c.telephone_prob > 0 or c.vtlp_prob > 0)  # fmt: skip
+        amounts = (c.reverb_prob, c.telephone_prob, c.vtlp_prob, c.shift_ms, c.freq_masks, c.time_masks)
+        return c.speed_perturb or bool(self.noises) or any(a > 0 for a in amounts)
 
     def waveform(self, waveform: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Speed, room, noise, then the channel; a step that is off draws nothing, so turning a
+        """Speed, room, noise, the channel, then the start; a step that is off draws nothing, so turning a
         new one on leaves the draws of the others as they were for earlier configs."""
         if self.cfg.speed_perturb:
             waveform = speed_perturb(waveform, SPEEDS[_randint(gen, 0, len(SPEEDS) - 1)])
@@ -134,6 +134,9 @@ class Augmenter:
             )
         if self.cfg.telephone_prob > 0 and _uniform(gen, 0.0, 1.0) < self.cfg.telephone_prob:
             waveform = telephone(waveform)
+        if self.cfg.shift_ms > 0:
+            samples = _randint(gen, 0, int(self.cfg.shift_ms * SAMPLE_RATE / 1000))
+            waveform = torch.cat([waveform.new_zeros(samples), waveform])
         return waveform
 
     def spec_seed(self, gen: torch.Generator) -> int:

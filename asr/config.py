@@ -127,6 +127,9 @@ class AugmentConfig:
     vtlp_prob: float = 0.0
     vtlp_min: float = 0.9
     vtlp_max: float = 1.1
+    # Each utterance starts up to this many ms later (silence in front, drawn per utterance), so
+    # that where the output frames fall against the speech stops mattering; 0 = off
+    shift_ms: float = 0.0
     freq_masks: int = 0  # SpecAugment: number of frequency masks per utterance
     freq_mask_width: int = 15  # widest frequency mask, in mel bins
     time_masks: int = 0  # SpecAugment: number of time masks per utterance
@@ -371,6 +374,8 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     aug = cfg.augment
     if not 0.0 <= aug.vtlp_prob <= 1.0 or not 0.5 <= aug.vtlp_min <= aug.vtlp_max <= 2.0:
         problems.append("augment: need 0 <= vtlp_prob <= 1 and 0.5 <= vtlp_min <= vtlp_max <= 2")
+    if not 0.0 <= aug.shift_ms <= 1000.0:
+        problems.append("augment.shift_ms must be in [0, 1000]")
     if cfg.train.lr <= 0 or cfg.train.epochs < 1:
         problems.append("train.lr must be positive and train.epochs >= 1")
     if problems:

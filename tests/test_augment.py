@@ -176,3 +176,22 @@ def test_vtlp_settings_out_of_range_are_refused():
 
     with pytest.raises(ConfigError, match="vtlp"):
         load_config(None, ["augment.vtlp_min=1.2", "augment.vtlp_max=0.9"])
+
+
+def test_a_shifted_start_puts_up_to_shift_ms_of_silence_in_front_and_moves_no_other_draw():
+    from asr.augment import Augmenter
+
+    wave = _sweep(0.5)
+    cfg = AugmentConfig(speed_perturb=True, shift_ms=40.0)
+    plain = Augmenter(AugmentConfig(speed_perturb=True)).waveform(wave, item_generator(1, 0, 2))
+    added = []
+    for index in range(20):
+        out = Augmenter(cfg).waveform(wave, item_generator(1, 0, index))
+        same = Augmenter(cfg).waveform(wave, item_generator(1, 0, index))
+        speed = Augmenter(AugmentConfig(speed_perturb=True)).waveform(wave, item_generator(1, 0, index))
+        assert torch.equal(out, same)
+        lead = out.numel() - speed.numel()
+        assert 0 <= lead <= 640 and torch.equal(out[lead:], speed) and not out[:lead].any()
+        added.append(lead)
+    assert len(set(added)) > 10  # drawn per utterance
+    assert torch.equal(Augmenter(cfg).waveform(wave, item_generator(1, 0, 2))[-plain.numel():], plain)
