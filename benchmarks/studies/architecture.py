@@ -132,7 +132,12 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     base = asr.load_config(args.config, args.set)
-    train_seconds = sum(u.duration or 0.0 for u in asr.read_manifest(args.train))
+    train_rows = asr.read_manifest(args.train)
+    spaced = " " in base.text.extra_characters or any(" " in u.text.strip() for u in train_rows)
+    if args.lm and not spaced:
+        raise SystemExit("--lm: beam search needs the space in the vocabulary, and these transcripts are "
+                         "single words: add --set \"text.extra_characters=' '\"")  # fmt: skip
+    train_seconds = sum(u.duration or 0.0 for u in train_rows)
     valid_utts, valid_waves, _ = sample_waves(args.valid, args.max_utterances)
     tests = {"valid": (valid_utts, valid_waves)}
     test_waves: list[torch.Tensor] = []
