@@ -32,7 +32,7 @@ from asr import distributed
 from asr.audio import AudioError
 from asr.augment import Augmenter
 from asr.checkpoint import read_checkpoint
-from asr.config import ExperimentConfig, save_config, to_dict
+from asr.config import ConfigError, ExperimentConfig, save_config, to_dict
 from asr.data import AsrDataset, Batch, DurationBucketSampler, inference_loader, make_loader
 from asr.decode import GreedyDecoder
 from asr.manifest import read_manifest
@@ -158,6 +158,12 @@ def _train(
         vocab = Vocabulary.phones()
     else:
         vocab = Vocabulary.build((normalizer(u.text) for u in train_utts), cfg.text.extra_characters)
+        if not "".join(vocab.tokens[1:]).strip():  # e.g. distillation pre-training on unlabelled clips
+            raise ConfigError(
+                "the training transcripts hold no characters, and a model fine-tuned from this one keeps its "
+                "vocabulary: list the characters it will learn in text.extra_characters, e.g. "
+                "\"text.extra_characters=' abcdefghijklmnopqrstuvwxyz'\""
+            )
     logger.info("vocabulary (%d): %s", len(vocab), "".join(vocab.tokens[1:]))
     if vocab.units == "phones":
         logger.info("a phone model: validation WER counts words spelled in phones, CER counts phones")

@@ -89,6 +89,19 @@ def test_rows_without_transcripts_train_on_frames_and_resume_is_exact(tone_manif
     assert slim["config"]["model"]["distill_head"] is None
 
 
+def test_pretraining_on_frames_alone_needs_the_characters_it_will_learn(tone_manifest, tmp_path):
+    rows = [{**json.loads(line), "text": ""} for line in tone_manifest.read_text().splitlines()]
+    manifest = tone_manifest.parent / "unlabelled.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frames = teacher_folder(manifest, tmp_path / "t")
+    with pytest.raises(ConfigError, match="text.extra_characters"):
+        train(distill_config(manifest, frames, tmp_path / "x", "train.max_steps=1"), show_progress=False)
+    letters = "text.extra_characters=' ab'"
+    run = train(distill_config(manifest, frames, tmp_path / "y", "train.max_steps=1", letters),
+                show_progress=False)  # fmt: skip
+    assert read_checkpoint(run.last_checkpoint)["vocabulary"][1:] == [" ", "a", "b"]
+
+
 def test_frames_that_do_not_fit_the_model_are_refused(tone_manifest, tmp_path):
     frames = teacher_folder(tone_manifest, tmp_path / "t", frame_ms=40.0)
     with pytest.raises(ConfigError, match="every 20 ms"):

@@ -1,15 +1,15 @@
 """Acoustic-model shape by measurement: depth, width, time stride, GRU against LSTM, and what
 the model is taught (an auxiliary phone head, or phones as its units).
 
-Each arm changes only ``model`` fields of one base config; every arm trains from scratch on the
-same manifest for the same epochs and seed, keeps its best epoch by the validation manifest (use
-speakers that neither training nor the test sets have), and is then decoded greedily on each test
-manifest (and with ``--lm``, by beam search with that LM and its lexicon: the only scores of a
-phone model). Printed per arm: parameters, training speed (audio seconds per wall second, speed
-perturbation included), validation and test WER / CER, and inference speed on the test clips or
-``--speed-manifest``'s (greedy; all arms in the same rounds, after training) as a ratio to the
-first arm. Results go to ``OUT/results.jsonl``; a rerun measures only the arms missing there and
-continues a killed arm with ``--resume``.
+Each arm changes only ``model`` fields of one base config; every arm trains from scratch (or from
+``--init-from``'s weights) on the same manifest for the same epochs and seed, keeps its best epoch
+by the validation manifest (use speakers that neither training nor the test sets have), and is
+then decoded greedily on each test manifest (and with ``--lm``, by beam search with that LM and
+its lexicon: the only scores of a phone model). Printed per arm: parameters, training speed (audio
+seconds per wall second, speed perturbation included), validation and test WER / CER, and
+inference speed on the test clips or ``--speed-manifest``'s (greedy; all arms in the same rounds,
+after training) as a ratio to the first arm. Results go to ``OUT/results.jsonl``; a rerun measures
+only the arms missing there and continues a killed arm with ``--resume``.
 
 On 2 CPU cores the table is affordable only on a small task (the recipe README's digit proxy);
 the same command on a GPU with the recipe's training mix gives the full-scale table.
@@ -18,7 +18,7 @@ Usage:
   python -m benchmarks.studies.architecture --config recipes/default/config.yaml --train T.jsonl \
       --valid V.jsonl --out DIR TEST.jsonl [...] [--epochs 15] [--batch-seconds 20] [--lr 1.5e-3]
       [--arms lstm-3x256-s4 gru-3x256-s4 ...] [--seed 0] [--speed-manifest M.jsonl]
-      [--set data.num_workers=0 ...] [--lm LM --lm-weight 1.0] [--smoke]
+      [--set data.num_workers=0 ...] [--lm LM --lm-weight 1.0] [--init-from CKPT] [--smoke]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def arm_config(base: asr.ExperimentConfig, arm: str, args: argparse.Namespace) -
         ),  # fmt: skip
         train=dataclasses.replace(
             base.train,
-            init_from="",
+            init_from=str(args.init_from.resolve()) if args.init_from else "",
             epochs=args.epochs,
             max_steps=0,
             lr=args.lr,
@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the same for every arm; rerun to see the spread")
     parser.add_argument("--max-utterances", type=int, default=None, help="a seeded sample per test set")
     parser.add_argument("--set", action="append", default=[], help="config override, as in asr train")
+    parser.add_argument("--init-from", type=Path, help="start every arm from this checkpoint's weights (as "
+                        "train.init_from: e.g. a distillation pre-training run) instead of from scratch")
     parser.add_argument("--lm", type=Path, help="also score beam search with this LM and its lexicon")
     parser.add_argument("--lm-weight", type=float, default=1.0)
     parser.add_argument("--beam-size", type=int, default=50)
