@@ -36,6 +36,12 @@ class FeatureConfig:
     # "utterance": each utterance to zero mean / unit variance per mel bin;
     # "global": statistics of the training set, stored in the checkpoint; "none".
     normalize: Literal["utterance", "global", "none"] = "utterance"
+    # Where the audio starts: > 0 cuts a clip's lead quieter than this many dB below its peak,
+    # keeping onset_margin_ms before the first louder sample (zeros make up a shorter lead), so
+    # added leading silence cannot move the stride's phase and change words (clips decoded whole;
+    # long inputs keep their chunk grid). 0: off.
+    onset_db: float = 0.0
+    onset_margin_ms: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -364,6 +370,11 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("train.distill needs model.distill_head, frames (a teacher folder) and weight > 0")
     if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
         problems.append("features: need 0 < hop_ms <= win_ms")
+    if not 0.0 <= cfg.features.onset_db <= 120.0 or cfg.features.onset_margin_ms < 0:
+        problems.append("features: need 0 <= onset_db <= 120 and onset_margin_ms >= 0")
+    if cfg.features.onset_db > 0 and distill is not None:
+        problems.append("features.onset_db cuts the clip's start, and the teacher's frames follow the clip "
+                        "as recorded: not with train.distill")  # fmt: skip
     if cfg.data.num_workers < -1:
         problems.append("data.num_workers must be >= 0, or -1 for automatic")
     if cfg.data.max_batch_seconds <= 0 or cfg.data.max_duration <= 0:

@@ -20,7 +20,7 @@ import torch
 
 from asr.audio import SAMPLE_RATE, AudioError, load_utterance
 from asr.augment import Augmenter, item_generator
-from asr.features import FeatureExtractor, num_frames
+from asr.features import FeatureExtractor, from_onset, num_frames
 from asr.frames import TeacherFrames
 from asr.manifest import Utterance
 from asr.text import Normalizer, Vocabulary
@@ -153,7 +153,7 @@ class AsrDataset(torch.utils.data.Dataset[Example]):
     def load_features(self, utt: Utterance, gen: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
         """Features of ``utt`` (or its waveform ``[S]`` with ``waveforms``) and SpecAugment's
         seed, augmented when ``gen`` is given and there is an augmenter."""
-        waveform = load_utterance(utt)
+        waveform, _ = from_onset(load_utterance(utt), self.extractor.cfg)
         augmenter = self.augmenter if gen is not None else None
         spec_seed = -1
         with torch.no_grad():

@@ -39,6 +39,36 @@ def num_frames(num_samples: T, cfg: FeatureConfig) -> T:
     return num_samples // hop_samples(cfg) + 1
 
 
+def onset_cut(waveform: torch.Tensor, cfg: FeatureConfig) -> int:
+    """Samples to cut from the start of ``waveform`` (negative: zeros to put in front) so that
+    its first sample within ``cfg.onset_db`` dB of the peak lands ``cfg.onset_margin_ms`` in;
+    0 when ``onset_db`` is 0 or the clip is silent. Silence added in front moves the onset by
+    as much, so the cut clip is the same sample for sample.
+
+    >>> onset_cut(torch.tensor([0.0] * 3000 + [0.5, 1.0]), FeatureConfig(onset_db=40, onset_margin_ms=100))
+    1400
+    """
+    if cfg.onset_db <= 0 or waveform.numel() == 0:
+        return 0
+    level = waveform.abs()
+    peak = level.max()
+    if not peak > 0:  # silent (or NaN): nothing to find
+        return 0
+    first = int(torch.nonzero(level >= peak * 10 ** (-cfg.onset_db / 20))[0])
+    return first - int(round(cfg.onset_margin_ms * SAMPLE_RATE / 1000))
+
+
+def from_onset(waveform: torch.Tensor, cfg: FeatureConfig) -> tuple[torch.Tensor, float]:
+    """``waveform`` from :func:`onset_cut`'s point on, and where that point lies in the
+    original audio (seconds; negative when zeros were put in front): word times add it back."""
+    cut = onset_cut(waveform, cfg)
+    if cut > 0:
+        waveform = waveform[cut:]
+    elif cut < 0:
+        waveform = torch.cat([waveform.new_zeros(-cut), waveform])
+    return waveform, cut / SAMPLE_RATE
+
+
 class FeatureExtractor(torch.nn.Module):
     """Log-mel plus normalisation; its statistics travel inside the checkpoint."""
 

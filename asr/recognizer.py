@@ -123,6 +123,11 @@ def check_streamable(recognizer: Recognizer) -> None:
             "a bidirectional model needs the whole utterance and cannot stream; train one with "
             "model.bidirectional=false (and model.lookahead=N), as recipes/streaming does"
         )
+    if cfg.features.onset_db > 0:
+        raise ValueError(
+            "this model cuts each clip's quiet lead (features.onset_db), which needs the clip's peak; "
+            "streaming models use features.onset_db=0"
+        )
     if cfg.features.normalize == "utterance":
         raise ValueError(
             "this model normalises features per utterance, which needs the whole utterance; "

@@ -25,11 +25,10 @@ class Word:
 
 
 def shifted(words: list[Word], offset: float) -> list[Word]:
-    """Words timed within a segment that starts ``offset`` seconds into the audio, on the
-    audio's clock (to the millisecond)."""
-    return [
-        dataclasses.replace(w, start=round(w.start + offset, 3), end=round(w.end + offset, 3)) for w in words
-    ]
+    """Words timed within a segment that starts ``offset`` seconds into the audio (negative:
+    zeros were put in front), on the audio's clock (to the millisecond, never before 0)."""
+    moved = lambda t: max(0.0, round(t + offset, 3))  # noqa: E731
+    return [dataclasses.replace(w, start=moved(w.start), end=moved(w.end)) for w in words]
 
 
 def word_times(

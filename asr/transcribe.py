@@ -21,6 +21,7 @@ from asr.audio import SAMPLE_RATE, AudioError, audio_duration, load_audio
 from asr.config import DecodeConfig
 from asr.data import DurationBucketSampler, Example, collate
 from asr.decode import Decoder, make_decoder
+from asr.features import from_onset
 from asr.load import load_model
 from asr.longaudio import pause_segments, stitched_log_probs
 from asr.recognizer import Recognizer
@@ -106,6 +107,7 @@ def transcribe(
         durations.append(seconds)
 
     position = {i: pos for pos, i in enumerate(readable)}
+    starts: dict[int, float] = {}
     batches = DurationBucketSampler(durations, cap, shuffle=False).batches(0)
     shown = show_progress and bool(batches)
     for batch_positions in progress(batches, shown, desc="transcribe", unit="batch"):
@@ -113,8 +115,9 @@ def transcribe(
         for pos in batch_positions:
             i = readable[pos]
             try:
+                waveform, starts[i] = from_onset(_waveform(items[i]), recognizer.extractor.cfg)
                 with torch.no_grad():
-                    feats = recognizer.extractor(_waveform(items[i]))
+                    feats = recognizer.extractor(waveform)
             except AudioError as err:
                 if not skip_errors:
                     raise
@@ -128,8 +131,9 @@ def transcribe(
             i = int(hyp.utt_id)
             seconds = durations[position[i]]
             lp = inference.log_probs[hyp.utt_id]
-            words = word_times(lp, hyp.token_ids, recognizer.vocab, recognizer.frame_seconds, seconds)
-            results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=words)
+            start = starts[i]  # where the decoded audio starts (the onset cut)
+            words = word_times(lp, hyp.token_ids, recognizer.vocab, recognizer.frame_seconds, seconds - start)
+            results[i] = Transcript(_describe(items[i], i), hyp.text, seconds, words=shifted(words, start))
     return [r for r in results if r is not None]
 
 

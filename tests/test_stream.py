@@ -82,6 +82,8 @@ def test_models_that_cannot_stream_are_refused():
         check_streamable(random_recognizer("model.bidirectional=true"))
     with pytest.raises(ValueError, match="normalises features per utterance"):
         StreamingAcoustics(random_recognizer(normalize="utterance"))
+    with pytest.raises(ValueError, match="features.onset_db"):
+        StreamingAcoustics(random_recognizer("features.onset_db=40"))
 
 
 @pytest.mark.slow

@@ -1,19 +1,22 @@
 """How much does a transcript depend on where the audio starts?
 
-Decodes the same clips with 0, 10, 20, 30 and 40 ms of silence (digital zeros) added in front,
-and prints per set and shift: WER against the references, how many transcripts differ from the
-unshifted ones, and the words that changed (WER of the shifted transcripts against the unshifted
-ones). A stride-4 model emits a frame every 40 ms, so a shift under 40 ms moves every frame's
-window against the speech; a model robust to that changes nothing. Default decoding is the
-model's own (the bundled model's beam + LM); ``--decoder greedy`` isolates the network.
+Decodes the same clips with 0, 10, 20, 30 and 40 ms of silence (digital zeros) added in front
+(a negative shift cuts that much from the clip's start instead), and prints per set and shift:
+WER against the references, how many transcripts differ from the unshifted ones, and the
+words that changed (WER of the shifted transcripts against the unshifted ones). A stride-4
+model emits a frame every 40 ms, so a shift under 40 ms moves every frame's window against the
+speech; a model robust to that changes nothing. Default decoding is the
+model's own (the bundled model's beam + LM); ``--decoder greedy`` isolates the network;
+``--onset-db DB`` decodes with ``features.onset_db`` set to DB (0: off) instead of the model's own.
 
 Usage: python -m benchmarks.studies.shift MANIFEST [...] [--model M] [--shifts 0 10 20 30 40]
-       [--max-utterances 100] [decode flags: --decoder greedy, --lm ...] [--smoke]
+       [--max-utterances 100] [--onset-db DB] [decode flags: --decoder greedy, --lm ...] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=BUNDLED)
     p.add_argument("--shifts", nargs="+", type=float, default=[0, 10, 20, 30, 40], help="milliseconds")
     p.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per set")
+    p.add_argument("--onset-db", type=float, help="features.onset_db to decode with (default: the model's)")
     add_decode_flags(p, backend=False)
     return run_or_smoke(p, argv, run, smoke, "the bundled model, greedy, on 4 tone clips",
                         required=("manifests",))  # fmt: skip
@@ -40,6 +44,8 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = asr.load_model(args.model)
+    if args.onset_db is not None:
+        model.extractor.cfg = dataclasses.replace(model.extractor.cfg, onset_db=args.onset_db)
     decode = decode_config(model, args)
     decoder = asr.make_decoder(model.vocab, decode)  # once: a beam decoder loads its LM
     if args.shifts[0] != 0:
@@ -50,8 +56,8 @@ def run(args: argparse.Namespace) -> None:
         refs = {u.id: u.text for u in utts}
         unshifted: dict[str, str] = {}
         for ms in args.shifts:
-            silence = torch.zeros(round(ms * asr.SAMPLE_RATE / 1000))
-            shifted = [torch.cat([silence, w]) for w in waves]
+            samples = round(abs(ms) * asr.SAMPLE_RATE / 1000)
+            shifted = [w[samples:] if ms < 0 else torch.cat([torch.zeros(samples), w]) for w in waves]
             texts = [t.text for t in asr.transcribe(model, shifted, decode=decode, decoder=decoder)]
             hyps = {u.id: text for u, text in zip(utts, texts, strict=True)}
             unshifted = unshifted or hyps
@@ -61,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
             rows.append([manifest.parent.name, f"{ms:g}", f"{100 * wer:.2f}", f"{changed}/{len(hyps)}",
                          f"{100 * drift:.2f}"])  # fmt: skip
     lm = f" + {Path(decode.lm).name}" if decode.method == "beam" and decode.lm else ""
-    print(f"{Path(args.model).name}, {decode.method}{lm}")
+    print(f"{Path(args.model).name}, {decode.method}{lm}, features.onset_db={model.extractor.cfg.onset_db:g}")
     print_table(["set", "shift ms", "WER %", "transcripts changed", "words changed %"], rows)
 
 
