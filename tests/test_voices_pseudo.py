@@ -11,7 +11,8 @@ from conftest import TINY_TEXTS, tone_speech
 from data_prep import pseudo_label, synthetic
 
 # every voice asr can render, less RHVoice's lyubov and evgeniy-eng (CC BY-NC-ND: never used)
-VOICES = [*synthetic.NATURAL_VOICES, *(v for v in synthetic.NON_COMMERCIAL if v.startswith("festival:"))]
+VOICES = [*synthetic.NATURAL_VOICES, *(v for v in synthetic.NON_COMMERCIAL if v.startswith("festival:")),
+          "kokoro:jf_alpha+jm_kumo"]  # fmt: skip
 
 
 def _installed(voice):
@@ -149,3 +150,11 @@ def test_whisper_small_is_assembled_with_the_base_tokenizer(tmp_path, monkeypatc
     assert json.loads((folder / "config.json").read_text()) == {"lang_ids": [1]}
     with pytest.raises(ValueError, match="whisper-base, whisper-small"):
         pseudo_label.whisper_dir("whisper-huge")
+
+
+@pytest.mark.parametrize("voice", ["kokoro:jf_nobody", "kokoro:jf_alpha+jm_kumo+jf_nezumi", "hibari:af_bella",
+                                   "piper:nobody", "kokoroo:jf_alpha"])  # fmt: skip
+def test_unknown_neural_voices_are_refused_by_name(voice):
+    with pytest.raises(synthetic.SynthesisError, match=voice.split(":")[1].split("+")[0] if "+" not in voice
+                       else "two joined"):  # fmt: skip
+        synthetic.check_voice(voice)
