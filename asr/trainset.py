@@ -168,7 +168,10 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     # dropout and training heads (new or dropped) shape no weight the two share
     old_model = dataclasses.replace(with_dropout_of(old.model, cfg.model), aux_phones=cfg.model.aux_phones,
                                     distill_head=cfg.model.distill_head)  # fmt: skip
-    old = dataclasses.replace(old, model=old_model)
+    # where a clip starts (features.onset_db) is what a fine-tune may teach the model anew
+    old_features = dataclasses.replace(old.features, onset_db=cfg.features.onset_db,
+                                       onset_margin_ms=cfg.features.onset_margin_ms)  # fmt: skip
+    old = dataclasses.replace(old, model=old_model, features=old_features)
     require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload
 

@@ -70,3 +70,17 @@ def test_bad_settings_are_refused():
     with pytest.raises(ConfigError, match="not with train.distill"):
         load_config(None, ["features.onset_db=40", "model.distill_head={'layer': 1, 'dims': 8}",
                            "train.distill={'frames': 'x', 'weight': 1.0}"])  # fmt: skip
+
+
+def test_a_fine_tune_may_turn_it_on_but_not_change_the_features(trained_checkpoint, tone_manifest, tmp_path):
+    from asr.checkpoint import read_checkpoint
+    from asr.train import train
+    from conftest import tiny_config
+
+    init = f"train.init_from='{trained_checkpoint}'"
+    cfg = tiny_config(tone_manifest, tmp_path / "ft", init, "train.max_steps=2", "features.onset_db=40")
+    tuned = read_checkpoint(train(cfg, show_progress=False).last_checkpoint)
+    assert tuned["config"]["features"]["onset_db"] == 40.0
+    other = tiny_config(tone_manifest, tmp_path / "bad", init, "features.hop_ms=20")
+    with pytest.raises(ConfigError, match="init_from"):
+        train(other, show_progress=False)
