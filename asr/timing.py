@@ -27,7 +27,10 @@ class Word:
 def shifted(words: list[Word], offset: float) -> list[Word]:
     """Words timed within a segment that starts ``offset`` seconds into the audio (negative:
     zeros were put in front), on the audio's clock (to the millisecond, never before 0)."""
-    moved = lambda t: max(0.0, round(t + offset, 3))  # noqa: E731
+
+    def moved(seconds: float) -> float:
+        return max(0.0, round(seconds + offset, 3))
+
     return [dataclasses.replace(w, start=moved(w.start), end=moved(w.end)) for w in words]
 
 

@@ -70,7 +70,8 @@ def render(engine: str, name: str, text: str, speed: float) -> torch.Tensor:
             style = np.mean([model.get_voice_style(v) for v in name.split("+")], axis=0)
             audio, rate = model.create(text, voice=style.astype(np.float32), speed=speed, lang="en-us")
         else:
-            audio, rate = _hibari(name)(text, speed=speed, seed=0), 24000
+            voice = _hibari(name)
+            audio, rate = voice(text, speed=speed, seed=0), voice.sample_rate
     if audio is None or len(audio) == 0:
         raise VoiceError(f"{engine}:{name} produced no audio for {text[:60]!r}")
     return resample(torch.from_numpy(np.asarray(audio, dtype=np.float32).reshape(-1)), rate)

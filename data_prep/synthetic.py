@@ -149,7 +149,7 @@ def render(r: Rendering, out_path: Path) -> float:
     if engine in neural_voices.ENGINES:
         try:
             waveform = neural_voices.render(engine, name, r.text, r.speed)
-        except (neural_voices.VoiceError, ValueError, RuntimeError) as err:  # a sentence it cannot speak
+        except (ValueError, RuntimeError) as err:  # VoiceError, or a sentence the engine cannot speak
             raise SynthesisError(f"{r.voice} failed on {r.sentence_id}: {err}") from None
     else:
         with tempfile.TemporaryDirectory() as tmp:

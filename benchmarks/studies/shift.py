@@ -5,8 +5,8 @@ Decodes the same clips with 0, 10, 20, 30 and 40 ms of silence (digital zeros) a
 WER against the references, how many transcripts differ from the unshifted ones, and the
 words that changed (WER of the shifted transcripts against the unshifted ones). A stride-4
 model emits a frame every 40 ms, so a shift under 40 ms moves every frame's window against the
-speech; a model robust to that changes nothing. Default decoding is the
-model's own (the bundled model's beam + LM); ``--decoder greedy`` isolates the network;
+speech; a model robust to that changes nothing. Default decoding is the model's own (the
+bundled model's beam + LM); ``--decoder greedy`` isolates the network;
 ``--onset-db DB`` decodes with ``features.onset_db`` set to DB (0: off) instead of the model's own.
 
 Usage: python -m benchmarks.studies.shift MANIFEST [...] [--model M] [--shifts 0 10 20 30 40]
