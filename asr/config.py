@@ -42,6 +42,10 @@ class FeatureConfig:
     # long inputs keep their chunk grid). 0: off.
     onset_db: float = 0.0
     onset_margin_ms: float = 100.0
+    # > 0: no zeros are put in front; the lead kept is a whole number of this many ms (the
+    # model's output frame: hop_ms x model.time_stride), at most the margin, so added silence
+    # moves the input by whole output frames, which the network barely notices.
+    onset_align_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -372,6 +376,9 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append("features: need 0 < hop_ms <= win_ms")
     if not 0.0 <= cfg.features.onset_db <= 120.0 or cfg.features.onset_margin_ms < 0:
         problems.append("features: need 0 <= onset_db <= 120 and onset_margin_ms >= 0")
+    align_hops = cfg.features.onset_align_ms / cfg.features.hop_ms if cfg.features.hop_ms > 0 else 0.0
+    if align_hops < 0 or abs(align_hops - round(align_hops)) > 1e-6:
+        problems.append("features.onset_align_ms must be >= 0 and a whole number of hop_ms")
     if cfg.features.onset_db > 0 and distill is not None:
         problems.append("features.onset_db cuts the clip's start, and the teacher's frames follow the clip "
                         "as recorded: not with train.distill")  # fmt: skip

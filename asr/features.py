@@ -43,10 +43,13 @@ def onset_cut(waveform: torch.Tensor, cfg: FeatureConfig) -> int:
     """Samples to cut from the start of ``waveform`` (negative: zeros to put in front) so that
     its first sample within ``cfg.onset_db`` dB of the peak lands ``cfg.onset_margin_ms`` in;
     0 when ``onset_db`` is 0 or the clip is silent. Silence added in front moves the onset by
-    as much, so the cut clip is the same sample for sample.
+    as much, so the cut clip is the same sample for sample. With ``cfg.onset_align_ms`` the
+    lead kept is a whole number of that, at most the margin, and never made up with zeros.
 
     >>> onset_cut(torch.tensor([0.0] * 3000 + [0.5, 1.0]), FeatureConfig(onset_db=40, onset_margin_ms=100))
     1400
+    >>> onset_cut(torch.tensor([0.0] * 1000 + [1.0]), FeatureConfig(onset_db=40, onset_align_ms=40))
+    360
     """
     if cfg.onset_db <= 0 or waveform.numel() == 0:
         return 0
@@ -55,7 +58,13 @@ def onset_cut(waveform: torch.Tensor, cfg: FeatureConfig) -> int:
     if not peak > 0:  # silent (or NaN): nothing to find
         return 0
     first = int(torch.nonzero(level >= peak * 10 ** (-cfg.onset_db / 20))[0])
-    return first - int(round(cfg.onset_margin_ms * SAMPLE_RATE / 1000))
+    margin = int(round(cfg.onset_margin_ms * SAMPLE_RATE / 1000))
+    if cfg.onset_align_ms > 0:  # the lead kept: min(whole frames of it, the margin in whole frames)
+        frame = int(round(cfg.onset_align_ms * SAMPLE_RATE / 1000))
+        margin -= margin % frame
+        if first < margin:
+            return first % frame
+    return first - margin
 
 
 def from_onset(waveform: torch.Tensor, cfg: FeatureConfig) -> tuple[torch.Tensor, float]:

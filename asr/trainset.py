@@ -170,7 +170,8 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
                                     distill_head=cfg.model.distill_head)  # fmt: skip
     # where a clip starts (features.onset_db) is what a fine-tune may teach the model anew
     old_features = dataclasses.replace(old.features, onset_db=cfg.features.onset_db,
-                                       onset_margin_ms=cfg.features.onset_margin_ms)  # fmt: skip
+                                       onset_margin_ms=cfg.features.onset_margin_ms,
+                                       onset_align_ms=cfg.features.onset_align_ms)  # fmt: skip
     old = dataclasses.replace(old, model=old_model, features=old_features)
     require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload

@@ -84,3 +84,24 @@ def test_a_fine_tune_may_turn_it_on_but_not_change_the_features(trained_checkpoi
     other = tiny_config(tone_manifest, tmp_path / "bad", init, "features.hop_ms=20")
     with pytest.raises(ConfigError, match="init_from"):
         train(other, show_progress=False)
+
+
+ALIGNED = dataclasses.replace(ON, onset_align_ms=40)
+
+
+@pytest.mark.parametrize("lead", [0, 10, 640, 1599, 1600, 1601, 9000])
+def test_aligned_cut_never_pads_and_moves_short_leads_by_whole_output_frames(lead):
+    wave = torch.cat([torch.zeros(lead), torch.ones(50)])
+    cut, start = from_onset(wave, ALIGNED)
+    kept = cut.shape[0] - 50
+    assert start >= 0 and torch.equal(cut[-50:], torch.ones(50))
+    # every whole 40 ms (640 samples) of the lead, up to the 100 ms margin in whole frames
+    assert kept == min(lead - lead % 640, 1280) and start == (lead - kept) / 16000
+    grown, _ = from_onset(torch.cat([torch.zeros(160), wave]), ALIGNED)  # 10 ms more silence
+    assert grown.shape[0] - cut.shape[0] in (0, 640)
+
+
+def test_alignment_must_be_whole_hops():
+    with pytest.raises(ConfigError, match="onset_align_ms"):
+        load_config(None, ["features.onset_align_ms=15"])
+    assert load_config(None, ["features.onset_align_ms=40"]).features.onset_align_ms == 40

@@ -7,10 +7,11 @@ words that changed (WER of the shifted transcripts against the unshifted ones). 
 model emits a frame every 40 ms, so a shift under 40 ms moves every frame's window against the
 speech; a model robust to that changes nothing. Default decoding is the model's own (the
 bundled model's beam + LM); ``--decoder greedy`` isolates the network;
-``--onset-db DB`` decodes with ``features.onset_db`` set to DB (0: off) instead of the model's own.
+``--onset-db DB`` (``--onset-margin-ms``, ``--onset-align-ms``) decodes with ``features.onset_db``
+set to DB (0: off) instead of the model's own.
 
 Usage: python -m benchmarks.studies.shift MANIFEST [...] [--model M] [--shifts 0 10 20 30 40]
-       [--max-utterances 100] [--onset-db DB] [decode flags: --decoder greedy, --lm ...] [--smoke]
+       [--max-utterances 100] [--onset-db DB [--onset-margin-ms MS] [--onset-align-ms MS]] [decode flags: --decoder greedy, --lm ...] [--smoke]
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import asr
 from asr.cli.flags import add_decode_flags, decode_config
 from benchmarks.harness import BUNDLED, print_table, run_or_smoke, sample_waves, smoke_corpus
 
+ONSET_FIELDS = ("onset_db", "onset_margin_ms", "onset_align_ms")
+
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=BUNDLED)
     p.add_argument("--shifts", nargs="+", type=float, default=[0, 10, 20, 30, 40], help="milliseconds")
     p.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per set")
-    p.add_argument("--onset-db", type=float, help="features.onset_db to decode with (default: the model's)")
+    for name in ONSET_FIELDS:
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"features.{name} (default: the model's)")
     add_decode_flags(p, backend=False)
     return run_or_smoke(p, argv, run, smoke, "the bundled model, greedy, on 4 tone clips",
                         required=("manifests",))  # fmt: skip
@@ -44,8 +48,8 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = asr.load_model(args.model)
-    if args.onset_db is not None:
-        model.extractor.cfg = dataclasses.replace(model.extractor.cfg, onset_db=args.onset_db)
+    onset = {name: getattr(args, name) for name in ONSET_FIELDS if getattr(args, name) is not None}
+    model.extractor.cfg = dataclasses.replace(model.extractor.cfg, **onset)
     decode = decode_config(model, args)
     decoder = asr.make_decoder(model.vocab, decode)  # once: a beam decoder loads its LM
     if args.shifts[0] != 0:
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> None:
             rows.append([manifest.parent.name, f"{ms:g}", f"{100 * wer:.2f}", f"{changed}/{len(hyps)}",
                          f"{100 * drift:.2f}"])  # fmt: skip
     lm = f" + {Path(decode.lm).name}" if decode.method == "beam" and decode.lm else ""
-    print(f"{Path(args.model).name}, {decode.method}{lm}, features.onset_db={model.extractor.cfg.onset_db:g}")
+    onset = ", ".join(f"{name}={getattr(model.extractor.cfg, name):g}" for name in ONSET_FIELDS)
+    print(f"{Path(args.model).name}, {decode.method}{lm}, features: {onset}")
     print_table(["set", "shift ms", "WER %", "transcripts changed", "words changed %"], rows)
 
 
