@@ -18,6 +18,7 @@ from asr.audio import SAMPLE_RATE, load_audio, load_utterance
 from asr.augment import add_noise, reverberate, room_impulse_response, telephone
 from asr.checkpoint import read_checkpoint
 from asr.config import (
+                        ONSET_FIELDS,
                         AuxPhonesConfig,
                         DecodeConfig,
                         DistillHeadConfig,
@@ -46,6 +47,7 @@ from asr.transcribe import Transcript, transcribe
 from asr.version import __version__
 
 __all__ = [
+    "ONSET_FIELDS",
     "SAMPLE_RATE",
     "AcousticModel",
     "AuxPhonesConfig",

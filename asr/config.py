@@ -48,6 +48,11 @@ class FeatureConfig:
     onset_align_ms: float = 0.0
 
 
+# where a clip starts: settings of inference and data loading that no weight depends on, so a
+# fine-tune may change them and an export may set them
+ONSET_FIELDS = ("onset_db", "onset_margin_ms", "onset_align_ms")
+
+
 @dataclass(frozen=True)
 class TextConfig:
     """How transcripts are normalised before training and before scoring."""
@@ -215,6 +220,21 @@ class DecodeConfig:
         "auto = fp32 (default: the model's)")  # fmt: skip
 
 
+def feature_problems(features: FeatureConfig) -> list[str]:
+    """What is out of range in ``features`` (the YAML's check, and ``asr export``'s onset flags')."""
+    problems = []
+    if features.n_mels < 2:
+        problems.append("features.n_mels must be at least 2")
+    if features.hop_ms <= 0 or features.win_ms < features.hop_ms:
+        problems.append("features: need 0 < hop_ms <= win_ms")
+    if not 0.0 <= features.onset_db <= 120.0 or features.onset_margin_ms < 0:
+        problems.append("features: need 0 <= onset_db <= 120 and onset_margin_ms >= 0")
+    align_hops = features.onset_align_ms / features.hop_ms if features.hop_ms > 0 else 0.0
+    if align_hops < 0 or abs(align_hops - round(align_hops)) > 1e-6:
+        problems.append("features.onset_align_ms must be >= 0 and a whole number of hop_ms")
+    return problems
+
+
 def decode_problems(decode: DecodeConfig) -> list[str]:
     """What is out of range in ``decode`` (the YAML's check, and the decoding flags')."""
     problems = []
@@ -352,8 +372,6 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
     problems = []
     if cfg.model.hidden_size < 1 or cfg.model.num_layers < 1 or cfg.model.conv_channels < 1:
         problems.append("model sizes must be positive")
-    if cfg.features.n_mels < 2:
-        problems.append("features.n_mels must be at least 2")
     if cfg.model.lookahead < 0:
         problems.append("model.lookahead must be >= 0")
     if not 0.0 <= cfg.model.dropout < 1.0:
@@ -372,13 +390,7 @@ def _check_ranges(cfg: ExperimentConfig) -> None:
         problems.append(f"model.distill_head: need 1 <= layer <= {cfg.model.num_layers} and dims >= 1")
     if distill is not None and (head is None or not distill.frames or distill.weight <= 0):
         problems.append("train.distill needs model.distill_head, frames (a teacher folder) and weight > 0")
-    if cfg.features.hop_ms <= 0 or cfg.features.win_ms < cfg.features.hop_ms:
-        problems.append("features: need 0 < hop_ms <= win_ms")
-    if not 0.0 <= cfg.features.onset_db <= 120.0 or cfg.features.onset_margin_ms < 0:
-        problems.append("features: need 0 <= onset_db <= 120 and onset_margin_ms >= 0")
-    align_hops = cfg.features.onset_align_ms / cfg.features.hop_ms if cfg.features.hop_ms > 0 else 0.0
-    if align_hops < 0 or abs(align_hops - round(align_hops)) > 1e-6:
-        problems.append("features.onset_align_ms must be >= 0 and a whole number of hop_ms")
+    problems += feature_problems(cfg.features)
     if cfg.features.onset_db > 0 and distill is not None:
         problems.append("features.onset_db cuts the clip's start, and the teacher's frames follow the clip "
                         "as recorded: not with train.distill")  # fmt: skip

@@ -41,7 +41,15 @@ from asr.checkpoint import (
     resolve_beside,
     save_checkpoint,
 )
-from asr.config import DecodeConfig, ExperimentConfig, from_dict, to_dict
+from asr.config import (
+    ONSET_FIELDS,
+    DecodeConfig,
+    ExperimentConfig,
+    FeatureConfig,
+    feature_problems,
+    from_dict,
+    to_dict,
+)
 from asr.files import atomic_output
 from asr.integrity import check_file, digest, seal_file
 from asr.model import TRAINING_HEADS, AcousticModel, ModelOutput
@@ -78,13 +86,23 @@ def copy_lm_beside(decode: DecodeConfig, output: Path) -> tuple[DecodeConfig, li
 
 
 def inference_payload(
-    model: PathLike, output: Path, decode: DecodeConfig | None = None
+    model: PathLike, output: Path, decode: DecodeConfig | None = None, features: FeatureConfig | None = None
 ) -> tuple[dict[str, Any], list[Path]]:
     """What inference needs from a training checkpoint (no optimiser or RNG state), with
-    ``decode`` as its decode settings (default: the checkpoint's). A word LM and lexicon named
-    there are copied beside ``output`` by :func:`copy_lm_beside`; returns the payload and them."""
+    ``decode`` as its decode settings (default: the checkpoint's) and ``features`` as its front
+    end (default: the checkpoint's; only where clips start, ``ONSET_FIELDS``, may differ). A word
+    LM and lexicon named there are copied beside ``output`` by :func:`copy_lm_beside`; returns
+    the payload and them."""
     payload = read_checkpoint(model)
     config = from_dict(ExperimentConfig, payload["config"])
+    if features is not None:
+        fixed = {k: getattr(features, k) for k in ONSET_FIELDS}
+        if dataclasses.replace(config.features, **fixed) != features:
+            raise ValueError(f"an export may change where clips start ({', '.join(ONSET_FIELDS)}), "
+                             "not the features the weights were trained on")  # fmt: skip
+        if problems := feature_problems(features):
+            raise ValueError("; ".join(problems))
+        config = dataclasses.replace(config, features=features)
     decode, written = copy_lm_beside(decode or resolve_beside(config.decode, Path(model).parent), output)
     network = dataclasses.replace(config.model, aux_phones=None, distill_head=None)  # training heads: dropped
     slim = {
@@ -100,15 +118,20 @@ def inference_payload(
 
 
 def export_checkpoint(
-    model: PathLike, output: PathLike, half: bool = False, decode: DecodeConfig | None = None
+    model: PathLike,
+    output: PathLike,
+    half: bool = False,
+    decode: DecodeConfig | None = None,
+    features: FeatureConfig | None = None,
 ) -> list[Path]:
     """An inference-only copy of a training checkpoint: no optimiser or RNG state, weights
     optionally in float16 (half the size; they are widened again on load; bfloat16 when
     ``decode.precision`` is bf16), and the decode
-    settings to use by default. A word LM and lexicon named in ``decode`` are copied beside
-    the output (the ARPA gzipped) and referred to by relative path. Returns the files written."""
+    settings to use by default (``features``: where clips start, as :func:`inference_payload`).
+    A word LM and lexicon named in ``decode`` are copied beside the output (the ARPA gzipped)
+    and referred to by relative path. Returns the files written."""
     output = Path(output)
-    slim, written = inference_payload(model, output, decode)
+    slim, written = inference_payload(model, output, decode, features)
     bf16 = slim["config"]["decode"].get("precision") == "bf16"  # a bf16 model stores bf16 weights
     stored = torch.bfloat16 if bf16 else torch.float16 if half else None
     if stored is not None:
@@ -142,14 +165,18 @@ def model_kind(path: PathLike) -> str:
 
 
 def export_graph(
-    model: PathLike, output: PathLike, fmt: str, decode: DecodeConfig | None = None
+    model: PathLike,
+    output: PathLike,
+    fmt: str,
+    decode: DecodeConfig | None = None,
+    features: FeatureConfig | None = None,
 ) -> list[Path]:
     """Checkpoint -> ``output`` in ``fmt`` (onnx or torchscript), with its LM copied beside it
     as :func:`export_checkpoint` does. Returns the files written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     output = Path(output)
-    slim, written = inference_payload(model, output, decode)
+    slim, written = inference_payload(model, output, decode, features)
     recognizer = recognizer_from_payload(slim, str(model))
     stats = slim["feature_stats"]
     metadata = json.dumps({

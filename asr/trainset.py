@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from asr.checkpoint import read_checkpoint
-from asr.config import ConfigError, ExperimentConfig, from_dict, with_dropout_of
+from asr.config import ONSET_FIELDS, ConfigError, ExperimentConfig, from_dict, with_dropout_of
 from asr.data import AsrDataset
 from asr.features import FeatureExtractor, global_stats
 from asr.frames import TeacherFrames
@@ -168,10 +168,8 @@ def initial_weights(cfg: ExperimentConfig) -> dict[str, Any] | None:
     # dropout and training heads (new or dropped) shape no weight the two share
     old_model = dataclasses.replace(with_dropout_of(old.model, cfg.model), aux_phones=cfg.model.aux_phones,
                                     distill_head=cfg.model.distill_head)  # fmt: skip
-    # where a clip starts (features.onset_db) is what a fine-tune may teach the model anew
-    old_features = dataclasses.replace(old.features, onset_db=cfg.features.onset_db,
-                                       onset_margin_ms=cfg.features.onset_margin_ms,
-                                       onset_align_ms=cfg.features.onset_align_ms)  # fmt: skip
+    # where a clip starts (features.onset_*) is what a fine-tune may teach the model anew
+    old_features = dataclasses.replace(old.features, **{k: getattr(cfg.features, k) for k in ONSET_FIELDS})
     old = dataclasses.replace(old, model=old_model, features=old_features)
     require_same(old, cfg, ("model", "features"), f"train.init_from {path}")
     return payload

@@ -1,6 +1,7 @@
 """ONNX and TorchScript export: exported graphs must give the eager model's outputs, carry
 their decode settings, and fail clearly on files that are not theirs."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import torch
 
 from asr.checkpoint import CheckpointError, build_payload, save_checkpoint
 from asr.config import DecodeConfig, load_config
-from asr.export import export_graph, model_kind
+from asr.export import export_checkpoint, export_graph, model_kind
 from asr.features import FeatureExtractor
 from asr.load import load_model
 from asr.model import AcousticModel
@@ -149,3 +150,23 @@ def test_cli_export_stores_the_decode_flags(tmp_path, trained_checkpoint):
     decode = load_model(out).config.decode
     assert (decode.beam_size, decode.beam_threshold, decode.batch_seconds) == (7, 4.5, 30.0)
     assert load_model(trained_checkpoint).config.decode.beam_threshold != 4.5
+
+
+def test_cli_export_sets_where_clips_start_and_nothing_else(tmp_path, trained_checkpoint):
+    from asr.cli import main
+
+
+    out = tmp_path / "onset.pt"
+    flags = ["--onset-db", "40", "--onset-margin-ms", "320", "--onset-align-ms", "40"]
+    assert main(["export", "-q", "--model", str(trained_checkpoint), "-o", str(out), *flags]) == 0
+    exported, trained = load_model(out), load_model(trained_checkpoint)
+    assert exported.extractor.cfg == exported.config.features
+    assert exported.config.features == dataclasses.replace(
+        trained.config.features, onset_db=40.0, onset_margin_ms=320.0, onset_align_ms=40.0)  # fmt: skip
+    assert trained.config.features.onset_db == 0
+    with pytest.raises(ValueError, match="whole number of hop_ms"):
+        odd = dataclasses.replace(trained.config.features, onset_align_ms=15.0)
+        export_checkpoint(trained_checkpoint, tmp_path / "bad.pt", features=odd)
+    with pytest.raises(ValueError, match="not the features the weights were trained on"):
+        wider = dataclasses.replace(trained.config.features, n_mels=trained.config.features.n_mels + 1)
+        export_checkpoint(trained_checkpoint, tmp_path / "bad.pt", features=wider)

@@ -4,12 +4,14 @@ that make, measure and ship a model."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import asr
 from asr.checkpoint import average_checkpoints
 from asr.cli.flags import DEVICE_HELP, add_decode_flags, decode_config, model_path
+from asr.config import ONSET_FIELDS
 from asr.export import FORMATS, export_checkpoint, export_graph
 
 
@@ -55,12 +57,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     recognizer = asr.load_model(args.model, backend="torch", precision="fp32")
     decode = decode_config(recognizer, args)
+    onset = {k: getattr(args, k) for k in ONSET_FIELDS if getattr(args, k) is not None}
+    features = dataclasses.replace(recognizer.config.features, **onset)
     if args.format == "checkpoint":
-        written = export_checkpoint(args.model, args.output, half=args.half, decode=decode)
+        written = export_checkpoint(args.model, args.output, half=args.half, decode=decode, features=features)
     elif args.half:
         raise ValueError("--half applies to --format checkpoint only (graphs are exported in float32)")
     else:
-        written = export_graph(args.model, args.output, args.format, decode=decode)
+        written = export_graph(args.model, args.output, args.format, decode=decode, features=features)
     for path in written:
         print(f"{path}\t{path.stat().st_size / 1e6:.1f} MB")
     return 0
@@ -166,5 +170,11 @@ def add_commands(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--format", choices=["checkpoint", *FORMATS], default="checkpoint",
                    help="checkpoint (torch), onnx (runs with onnxruntime) or torchscript")  # fmt: skip
     p.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
+    p.add_argument("--onset-db", type=float, help="cut each clip's lead quieter than this many dB below "
+                   "its peak, so added silence changes nothing (features.onset_db; 0: off)")  # fmt: skip
+    p.add_argument("--onset-margin-ms", type=float,
+                   help="lead kept before the onset (features.onset_margin_ms)")  # fmt: skip
+    p.add_argument("--onset-align-ms", type=float, help="keep whole frames of this many ms of a shorter lead "
+                   "instead of padding zeros (features.onset_align_ms)")  # fmt: skip
     add_decode_flags(p, backend=False)
     p.set_defaults(func=cmd_export)

@@ -11,7 +11,8 @@ bundled model's beam + LM); ``--decoder greedy`` isolates the network;
 set to DB (0: off) instead of the model's own.
 
 Usage: python -m benchmarks.studies.shift MANIFEST [...] [--model M] [--shifts 0 10 20 30 40]
-       [--max-utterances 100] [--onset-db DB [--onset-margin-ms MS] [--onset-align-ms MS]] [decode flags: --decoder greedy, --lm ...] [--smoke]
+       [--max-utterances 100] [--onset-db DB] [--onset-margin-ms MS] [--onset-align-ms MS]
+       [decode flags: --decoder greedy, --lm ...] [--smoke]
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import asr
 from asr.cli.flags import add_decode_flags, decode_config
 from benchmarks.harness import BUNDLED, print_table, run_or_smoke, sample_waves, smoke_corpus
 
-ONSET_FIELDS = ("onset_db", "onset_margin_ms", "onset_align_ms")
-
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,8 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, default=BUNDLED)
     p.add_argument("--shifts", nargs="+", type=float, default=[0, 10, 20, 30, 40], help="milliseconds")
     p.add_argument("--max-utterances", type=int, default=100, help="a seeded sample per set")
-    for name in ONSET_FIELDS:
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, help=f"features.{name} (default: the model's)")
+    for name in asr.ONSET_FIELDS:
+        flag = f"--{name.replace('_', '-')}"
+        p.add_argument(flag, type=float, help=f"features.{name} (default: the model's)")
     add_decode_flags(p, backend=False)
     return run_or_smoke(p, argv, run, smoke, "the bundled model, greedy, on 4 tone clips",
                         required=("manifests",))  # fmt: skip
@@ -48,7 +48,7 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = asr.load_model(args.model)
-    onset = {name: getattr(args, name) for name in ONSET_FIELDS if getattr(args, name) is not None}
+    onset = {name: getattr(args, name) for name in asr.ONSET_FIELDS if getattr(args, name) is not None}
     model.extractor.cfg = dataclasses.replace(model.extractor.cfg, **onset)
     decode = decode_config(model, args)
     decoder = asr.make_decoder(model.vocab, decode)  # once: a beam decoder loads its LM
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> None:
             rows.append([manifest.parent.name, f"{ms:g}", f"{100 * wer:.2f}", f"{changed}/{len(hyps)}",
                          f"{100 * drift:.2f}"])  # fmt: skip
     lm = f" + {Path(decode.lm).name}" if decode.method == "beam" and decode.lm else ""
-    onset = ", ".join(f"{name}={getattr(model.extractor.cfg, name):g}" for name in ONSET_FIELDS)
+    onset = ", ".join(f"{name}={getattr(model.extractor.cfg, name):g}" for name in asr.ONSET_FIELDS)
     print(f"{Path(args.model).name}, {decode.method}{lm}, features: {onset}")
     print_table(["set", "shift ms", "WER %", "transcripts changed", "words changed %"], rows)
 
