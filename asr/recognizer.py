@@ -12,10 +12,11 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from asr.config import ExperimentConfig
+from asr.config import ONSET_FIELDS, ExperimentConfig, feature_problems
 from asr.data import Batch
 from asr.decode import Decoder, Hypothesis
 from asr.features import FeatureExtractor, hop_samples, num_frames, window_samples
@@ -54,6 +55,17 @@ class Recognizer:
     def frame_seconds(self) -> float:
         """Seconds between the model's output frames (feature hop x time stride)."""
         return self.config.features.hop_ms / 1000 * self.config.model.time_stride
+
+    def set_onset(self, **onset: Any) -> None:
+        """Change where clips start (``ONSET_FIELDS``) in both copies of the front end's
+        settings: the config's, which checks read, and the extractor's, which loading reads."""
+        if unknown := set(onset) - set(ONSET_FIELDS):
+            raise ValueError(f"not an onset setting: {', '.join(sorted(unknown))}")
+        features = dataclasses.replace(self.config.features, **onset)
+        if problems := feature_problems(features):
+            raise ValueError("; ".join(problems))
+        self.config = dataclasses.replace(self.config, features=features)
+        self.extractor.cfg = dataclasses.replace(self.extractor.cfg, **onset)
 
     def to(self, device: torch.device | str) -> Recognizer:
         self.model.to(device)

@@ -46,7 +46,7 @@ def test_transcripts_and_word_times_ignore_added_silence(trained_checkpoint):
     log_probs = lambda lead: rec.log_probs(from_onset(clip(lead), rec.extractor.cfg)[0])  # noqa: E731
     a, b = log_probs(0), log_probs(333)
     assert a.shape != b.shape or not torch.allclose(a, b)  # off: a shift moves the frames
-    rec.extractor.cfg = dataclasses.replace(rec.extractor.cfg, onset_db=40.0)
+    rec.set_onset(onset_db=40.0)
     assert torch.equal(log_probs(0), log_probs(333))
     assert len(set(texts())) == 1
     plain, later = transcribe(rec, [clip(), clip(8000)])
@@ -57,7 +57,7 @@ def test_transcripts_and_word_times_ignore_added_silence(trained_checkpoint):
 
 def test_datasets_cut_too(tone_manifest, trained_checkpoint):
     rec = load_model(trained_checkpoint)
-    rec.extractor.cfg = dataclasses.replace(rec.extractor.cfg, onset_db=40.0)
+    rec.set_onset(onset_db=40.0)
     utt = read_manifest(tone_manifest)[0]
     features = AsrDataset([utt], rec.extractor)[0].features
     wave = from_onset(load_utterance(utt), ON)[0]
@@ -101,7 +101,14 @@ def test_aligned_cut_never_pads_and_moves_short_leads_by_whole_output_frames(lea
     assert grown.shape[0] - cut.shape[0] in (0, 640)
 
 
-def test_alignment_must_be_whole_hops():
+def test_alignment_must_be_whole_hops(trained_checkpoint):
     with pytest.raises(ConfigError, match="onset_align_ms"):
         load_config(None, ["features.onset_align_ms=15"])
+    rec = load_model(trained_checkpoint)
+    with pytest.raises(ValueError, match="onset_align_ms"):
+        rec.set_onset(onset_align_ms=15.0)
+    with pytest.raises(ValueError, match="not an onset setting: n_mels"):
+        rec.set_onset(n_mels=3)
+    rec.set_onset(onset_db=30.0, onset_align_ms=40.0)
+    assert rec.config.features == rec.extractor.cfg and rec.extractor.cfg.onset_align_ms == 40
     assert load_config(None, ["features.onset_align_ms=40"]).features.onset_align_ms == 40

@@ -18,7 +18,6 @@ Usage: python -m benchmarks.studies.shift MANIFEST [...] [--model M] [--shifts 0
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -49,7 +48,7 @@ def smoke(args: argparse.Namespace, tmp: Path) -> None:
 def run(args: argparse.Namespace) -> None:
     model = asr.load_model(args.model)
     onset = {name: getattr(args, name) for name in asr.ONSET_FIELDS if getattr(args, name) is not None}
-    model.extractor.cfg = dataclasses.replace(model.extractor.cfg, **onset)
+    model.set_onset(**onset)
     decode = decode_config(model, args)
     decoder = asr.make_decoder(model.vocab, decode)  # once: a beam decoder loads its LM
     if args.shifts[0] != 0:
