@@ -19,6 +19,8 @@ lm_weight=1.5; word_score=0  # from stage 5's tuning table (on the validation se
 # the same WER as all 30 and about 1.3x faster; with the 4-gram book LM at weight 1 / word score -0.5,
 # 400 / 8 51.41% against 51.88% on valid, at 1.3x the decoding time (then retuned at 400 / 8: 1.5 / 0)
 beam=(--beam-size 400 --beam-threshold 8 --beam-size-token 15)
+# where clips start: cut a quiet lead to whole 40 ms frames, at most 320 ms (RESULTS.md, session 20)
+onset=(--onset-db 40 --onset-margin-ms 320 --onset-align-ms 40)
 sample_text="call seven two nine five"; sample_voice=flite:slt
 librivox=/usr/share/pocketsphinx/test/data/librivox
 . ../common.sh "$@"
@@ -156,10 +158,11 @@ if run_stage 5; then
 fi
 if run_stage 6; then
   log "stage 6: evaluate greedy and beam + LM on the held-out sets"
+  asr export -q --model $final -o $final_exp/onset/model.pt "${onset[@]}"  # the front end stage 7 ships
   for test in $tests; do
-    echo "greedy on $test: $(asr evaluate -q --model $final \
+    echo "greedy on $test: $(asr evaluate -q --model $final_exp/onset/model.pt \
       --manifest $data/$test.jsonl --out $final_exp/decode/${test%%/*} --json)"
-    echo "beam+LM on $test: $(asr evaluate -q --model $final \
+    echo "beam+LM on $test: $(asr evaluate -q --model $final_exp/onset/model.pt \
       --manifest $data/$test.jsonl --out $final_exp/decode_lm/${test%%/*} --json --lm $data/lm/word4.bin \
       --lm-weight "$lm_weight" --word-score "$word_score" "${beam[@]}")"
   done
@@ -176,7 +179,8 @@ fi
 if run_stage 7; then
   log "stage 7: package into asr/assets (half-precision weights, LM, decode settings)"
   asr export --model $final --format checkpoint --half -o ../../asr/assets/model.pt \
-    --lm $data/lm/word4.bin --lm-weight "$lm_weight" --word-score "$word_score" "${beam[@]}" --batch-seconds 0
+    --lm $data/lm/word4.bin --lm-weight "$lm_weight" --word-score "$word_score" "${beam[@]}" --batch-seconds 0 \
+    "${onset[@]}"
   python -c "import sys; from data_prep.synthetic import Rendering, render; \
 from pathlib import Path; render(Rendering('sample', sys.argv[1], sys.argv[2], 1.0, 50), Path(sys.argv[3]))" \
     "$sample_text" "$sample_voice" ../../asr/assets/sample.flac
