@@ -155,7 +155,6 @@ def test_cli_export_stores_the_decode_flags(tmp_path, trained_checkpoint):
 def test_cli_export_sets_where_clips_start_and_nothing_else(tmp_path, trained_checkpoint):
     from asr.cli import main
 
-
     out = tmp_path / "onset.pt"
     flags = ["--onset-db", "40", "--onset-margin-ms", "320", "--onset-align-ms", "40"]
     assert main(["export", "-q", "--model", str(trained_checkpoint), "-o", str(out), *flags]) == 0
